@@ -1,0 +1,302 @@
+//! The path every accepted request takes after decoding: validate, reserve
+//! room in the bounded queue, encode rows, hand them to the writer, and wait
+//! for the commit. Receivers only translate the outcome into their protocol.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+
+use crate::signal::{Accepted, Batch, Signal};
+use crate::store::{CommitError, WriteJob, WriterHandle};
+use crate::telemetry::{Metrics, RefusedLabel, RequestLabel, SignalLabel};
+use crate::validate::validate;
+
+/// Why a request was not (wholly) accepted. Each maps to one gRPC status and
+/// one HTTP status at the receiver.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum IngestError {
+    /// The request is wrong and retrying it cannot help.
+    #[error("{0}")]
+    Invalid(String),
+    /// The body is larger than a configured limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The media type or content encoding is not one we read.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The queue is full; the client should retry after `retry_after`.
+    #[error("the ingest queue is full ({capacity} items waiting to be committed); retry later")]
+    QueueFull { capacity: usize, retry_after: Duration },
+    /// The database could not take the data now; retrying may succeed.
+    #[error("{message}")]
+    Unavailable { message: String, retry_after: Duration },
+    /// A bug on our side; the message says where.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl IngestError {
+    /// The label used in the requests and refused-items metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            IngestError::Invalid(_) => "invalid",
+            IngestError::TooLarge(_) => "too_large",
+            IngestError::Unsupported(_) => "unsupported",
+            IngestError::QueueFull { .. } => "queue_full",
+            IngestError::Unavailable { .. } => "unavailable",
+            IngestError::Internal(_) => "internal",
+        }
+    }
+}
+
+/// Shared by every receiver; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Ingest {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    writer: WriterHandle,
+    permits: Arc<Semaphore>,
+    capacity: usize,
+    retry_after: Duration,
+    metrics: Arc<Metrics>,
+}
+
+/// Releases queue room and the depth gauge however the request ends,
+/// including when its client goes away mid-commit.
+struct Reservation {
+    _permit: OwnedSemaphorePermit,
+    items: i64,
+    metrics: Arc<Metrics>,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.metrics.queue_items.dec_by(self.items);
+    }
+}
+
+impl Ingest {
+    pub fn new(writer: WriterHandle, capacity: usize, retry_after: Duration, metrics: Arc<Metrics>) -> Self {
+        // A semaphore holds at most usize::MAX >> 3 permits.
+        let capacity = capacity.min(Semaphore::MAX_PERMITS);
+        Self {
+            inner: Arc::new(Inner {
+                writer,
+                permits: Arc::new(Semaphore::new(capacity)),
+                capacity,
+                retry_after,
+                metrics,
+            }),
+        }
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Counts one request by how it ended.
+    pub fn record_request(&self, transport: &'static str, signal: Signal, outcome: &'static str) {
+        self.inner
+            .metrics
+            .requests
+            .get_or_create(&RequestLabel {
+                transport,
+                signal: signal.name(),
+                outcome,
+            })
+            .inc();
+    }
+
+    fn refuse(&self, signal: Signal, reason: &'static str, items: u64) {
+        if items > 0 {
+            self.inner
+                .metrics
+                .items_refused
+                .get_or_create(&RefusedLabel {
+                    signal: signal.name(),
+                    reason,
+                })
+                .inc_by(items);
+        }
+    }
+
+    /// Stores a decoded request; returns once its rows are committed.
+    pub async fn export(&self, mut batch: Batch, transport: &'static str) -> Result<Accepted, IngestError> {
+        let signal = batch.signal();
+        let result = self.export_inner(&mut batch, signal).await;
+        let outcome = match &result {
+            Ok(a) if a.rejected > 0 => "partial",
+            Ok(_) => "ok",
+            Err(e) => e.reason(),
+        };
+        self.record_request(transport, signal, outcome);
+        result
+    }
+
+    async fn export_inner(&self, batch: &mut Batch, signal: Signal) -> Result<Accepted, IngestError> {
+        let inner = &self.inner;
+        let rejected = validate(batch);
+        self.refuse(signal, "invalid", rejected.count);
+        let items = batch.item_count();
+        let reason = rejected.first_reason.unwrap_or_default();
+        if items == 0 {
+            if rejected.count > 0 {
+                return Err(IngestError::Invalid(format!(
+                    "all {} {} were invalid; first: {reason}",
+                    rejected.count,
+                    signal.item()
+                )));
+            }
+            return Ok(Accepted::default());
+        }
+
+        // A request larger than the whole queue takes all of it rather than
+        // being refused forever.
+        let want = u32::try_from(items.min(inner.capacity)).unwrap_or(u32::MAX);
+        let Ok(permit) = inner.permits.clone().try_acquire_many_owned(want) else {
+            self.refuse(signal, "queue_full", items as u64);
+            return Err(IngestError::QueueFull {
+                capacity: inner.capacity,
+                retry_after: inner.retry_after,
+            });
+        };
+        let reservation = Reservation {
+            _permit: permit,
+            items: items as i64,
+            metrics: inner.metrics.clone(),
+        };
+        inner.metrics.queue_items.inc_by(reservation.items);
+
+        let rows = batch.encode().map_err(|e| {
+            self.refuse(signal, "internal", items as u64);
+            IngestError::Internal(format!("encoding rows failed: {e}"))
+        })?;
+        let (done, committed) = oneshot::channel();
+        inner.writer.submit(WriteJob { rows, done });
+        let result = committed.await;
+        drop(reservation);
+        match result {
+            Ok(Ok(())) => {
+                inner
+                    .metrics
+                    .items_accepted
+                    .get_or_create(&SignalLabel { signal: signal.name() })
+                    .inc_by(items as u64);
+                let message = if rejected.count > 0 {
+                    format!("{} {} rejected; first: {reason}", rejected.count, signal.item())
+                } else {
+                    String::new()
+                };
+                Ok(Accepted {
+                    rejected: rejected.count,
+                    message,
+                })
+            }
+            Ok(Err(CommitError::Database(e))) => {
+                self.refuse(signal, "unavailable", items as u64);
+                Err(IngestError::Unavailable {
+                    message: format!("the database could not store the data: {e}"),
+                    retry_after: inner.retry_after,
+                })
+            }
+            Ok(Err(CommitError::ShuttingDown)) | Err(_) => {
+                self.refuse(signal, "unavailable", items as u64);
+                Err(IngestError::Unavailable {
+                    message: "the server is shutting down".into(),
+                    retry_after: inner.retry_after,
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::receiver::http::{BodyLimits, router};
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use prost::Message as _;
+    use tower::ServiceExt as _;
+
+    fn request(spans: u64) -> ExportTraceServiceRequest {
+        ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: (1..=spans)
+                        .map(|i| Span {
+                            trace_id: [1; 16].to_vec(),
+                            span_id: i.to_be_bytes().to_vec(),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_with_retryable_errors() {
+        let (writer, _never_committed) = WriterHandle::stalled();
+        let metrics = Arc::new(Metrics::new(10));
+        let ingest = Ingest::new(writer, 10, Duration::from_secs(3), metrics.clone());
+
+        // Eight items wait for a commit that never comes...
+        let waiting = ingest.clone();
+        let first = tokio::spawn(async move { waiting.export(Batch::Traces(request(8)), "test").await });
+        while metrics.queue_items.get() < 8 {
+            tokio::task::yield_now().await;
+        }
+        // ...so five more do not fit in a queue of ten.
+        let err = ingest.export(Batch::Traces(request(5)), "test").await.unwrap_err();
+        assert!(matches!(err, IngestError::QueueFull { capacity: 10, .. }), "{err:?}");
+
+        // gRPC: RESOURCE_EXHAUSTED with RetryInfo, which OTLP exporters need
+        // before they retry that code.
+        use tonic_types::StatusExt as _;
+        let status = crate::receiver::grpc::status(&err);
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+        let retry = status.get_details_retry_info().expect("RetryInfo attached");
+        assert_eq!(retry.retry_delay, Some(Duration::from_secs(3)));
+
+        // HTTP: 429 with Retry-After.
+        let app = router(
+            ingest.clone(),
+            BodyLimits {
+                max_request: 1 << 20,
+                max_decompressed: 1 << 20,
+            },
+        );
+        let response = app
+            .oneshot(
+                http::Request::post("/v1/traces")
+                    .header("content-type", "application/x-protobuf")
+                    .body(axum::body::Body::from(request(5).encode_to_vec()))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), http::StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()["retry-after"], "3");
+
+        // Both refusals were counted, and only the waiting items are queued.
+        let refused = metrics
+            .items_refused
+            .get_or_create(&RefusedLabel {
+                signal: "traces",
+                reason: "queue_full",
+            })
+            .get();
+        assert_eq!(refused, 10);
+        assert_eq!(metrics.queue_items.get(), 8);
+        first.abort();
+        let _ = first.await;
+        assert_eq!(metrics.queue_items.get(), 0, "an abandoned request frees its room");
+    }
+}

@@ -1,0 +1,18 @@
+//! Sluice: a self-hosted OpenTelemetry ingest server. OTLP comes in over
+//! gRPC and HTTP, is validated and queued, and is committed to an embedded
+//! DuckDB database in group-committed transactions.
+//!
+//! Data flows one way: [`receiver`] → [`ingest`] → [`store`].
+
+pub mod api;
+pub mod config;
+pub mod ingest;
+pub mod receiver;
+pub mod server;
+pub mod signal;
+pub mod store;
+pub mod telemetry;
+pub mod validate;
+
+pub use config::Config;
+pub use server::Server;

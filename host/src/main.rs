@@ -1,0 +1,135 @@
+//! The `sluice` command.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use sluice::Config;
+use sluice::config::DEFAULT_TOML;
+
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, about = "Self-hosted OpenTelemetry ingest: OTLP in, DuckDB out")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (with the built-in default config unless --config is given).
+    Serve(ServeArgs),
+    /// Print or validate configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Configuration file (TOML); the flags below override it.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Database file.
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// OTLP/gRPC listen address (port 0 picks a free port).
+    #[arg(long)]
+    grpc_addr: Option<SocketAddr>,
+    /// OTLP/HTTP listen address.
+    #[arg(long)]
+    http_addr: Option<SocketAddr>,
+    /// API listen address (health, metrics).
+    #[arg(long)]
+    api_addr: Option<SocketAddr>,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the default configuration, every option commented.
+    Default,
+    /// Validate a configuration file and explain the first error.
+    Check { file: PathBuf },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Config(ConfigCommand::Default) => {
+            print!("{DEFAULT_TOML}");
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Check { file }) => Config::load(&file)
+            .map(|_| println!("{}: ok", file.display()))
+            .map_err(anyhow::Error::from),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+
+    let mut config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    if let Some(db) = args.db {
+        config.store.path = db;
+    }
+    if let Some(addr) = args.grpc_addr {
+        config.receivers.grpc.addr = addr;
+    }
+    if let Some(addr) = args.http_addr {
+        config.receivers.http.addr = addr;
+    }
+    if let Some(addr) = args.api_addr {
+        config.api.addr = addr;
+    }
+
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let server = sluice::Server::start(&config).await?;
+        let show = |a: Option<SocketAddr>| a.map_or_else(|| "off".to_string(), |a| a.to_string());
+        tracing::info!(
+            "sluice listening grpc={} http={} api={} db={}",
+            show(server.grpc_addr),
+            show(server.http_addr),
+            server.api_addr,
+            config.store.path.display()
+        );
+        shutdown_signal().await;
+        tracing::info!("shutting down: draining requests and committing the queue");
+        server.shutdown().await;
+        anyhow::Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,174 @@
+//! OTLP/gRPC: the trace, logs and metrics `Export` services.
+//!
+//! The services are written by hand rather than taken from the generated
+//! servers because the generated code decodes with tonic's prost codec, which
+//! reports a malformed message (or invalid UTF-8) as INTERNAL. A client must
+//! hear INVALID_ARGUMENT so it does not retry, so decoding happens in
+//! [`OtlpCodec`] instead.
+
+use std::convert::Infallible;
+use std::marker::PhantomData;
+use std::task::{Context, Poll};
+
+use futures::future::BoxFuture;
+use prost::Message;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codec::{CompressionEncoding, EnabledCompressionEncodings};
+use tonic::server::{NamedService, UnaryService};
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use super::OtlpSignal;
+use crate::ingest::{Ingest, IngestError};
+use crate::signal::ExportResponse;
+
+/// One signal's `Export` service.
+#[derive(Debug)]
+pub struct OtlpGrpcService<S> {
+    ingest: Ingest,
+    max_message_size: usize,
+    _signal: PhantomData<S>,
+}
+
+impl<S> Clone for OtlpGrpcService<S> {
+    fn clone(&self) -> Self {
+        Self {
+            ingest: self.ingest.clone(),
+            max_message_size: self.max_message_size,
+            _signal: PhantomData,
+        }
+    }
+}
+
+impl<S: OtlpSignal> OtlpGrpcService<S> {
+    /// `max_message_size` bounds a message both as received and after
+    /// decompression (tonic stops inflating at the limit).
+    pub fn new(ingest: Ingest, max_message_size: usize) -> Self {
+        Self {
+            ingest,
+            max_message_size,
+            _signal: PhantomData,
+        }
+    }
+}
+
+impl<S: OtlpSignal> NamedService for OtlpGrpcService<S> {
+    const NAME: &'static str = S::GRPC_SERVICE;
+}
+
+impl<S: OtlpSignal> tower_service::Service<http::Request<tonic::body::Body>> for OtlpGrpcService<S> {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            if req.uri().path() != S::GRPC_PATH {
+                return Ok(Status::unimplemented(format!("unknown method {}", req.uri().path())).into_http());
+            }
+            let mut encodings = EnabledCompressionEncodings::default();
+            encodings.enable(CompressionEncoding::Gzip);
+            let codec = OtlpCodec::<S> {
+                ingest: this.ingest.clone(),
+                _signal: PhantomData,
+            };
+            let mut grpc = tonic::server::Grpc::new(codec)
+                .apply_compression_config(encodings, encodings)
+                .apply_max_message_size_config(Some(this.max_message_size), None);
+            Ok(grpc.unary(ExportMethod::<S>(this), req).await)
+        })
+    }
+}
+
+struct ExportMethod<S>(OtlpGrpcService<S>);
+
+impl<S: OtlpSignal> UnaryService<S::Request> for ExportMethod<S> {
+    type Response = S::Response;
+    type Future = BoxFuture<'static, Result<tonic::Response<S::Response>, Status>>;
+
+    fn call(&mut self, request: tonic::Request<S::Request>) -> Self::Future {
+        let ingest = self.0.ingest.clone();
+        Box::pin(async move {
+            let batch = S::batch(request.into_inner());
+            match ingest.export(batch, "grpc").await {
+                Ok(accepted) => Ok(tonic::Response::new(S::Response::from_accepted(&accepted))),
+                Err(e) => Err(status(&e)),
+            }
+        })
+    }
+}
+
+/// The one place ingest errors become gRPC statuses. Retryable refusals
+/// carry RetryInfo: OTLP exporters retry RESOURCE_EXHAUSTED only with it.
+pub fn status(e: &IngestError) -> Status {
+    let msg = e.to_string();
+    match e {
+        IngestError::Invalid(_) | IngestError::Unsupported(_) => Status::invalid_argument(msg),
+        IngestError::TooLarge(_) => Status::out_of_range(msg),
+        IngestError::QueueFull { retry_after, .. } => Status::with_error_details(
+            Code::ResourceExhausted,
+            msg,
+            ErrorDetails::with_retry_info(Some(*retry_after)),
+        ),
+        IngestError::Unavailable { retry_after, .. } => Status::with_error_details(
+            Code::Unavailable,
+            msg,
+            ErrorDetails::with_retry_info(Some(*retry_after)),
+        ),
+        IngestError::Internal(_) => Status::internal(msg),
+    }
+}
+
+/// Protobuf codec that reports undecodable requests as INVALID_ARGUMENT
+/// and counts them.
+struct OtlpCodec<S> {
+    ingest: Ingest,
+    _signal: PhantomData<S>,
+}
+
+impl<S: OtlpSignal> Codec for OtlpCodec<S> {
+    type Encode = S::Response;
+    type Decode = S::Request;
+    type Encoder = ResponseEncoder<S::Response>;
+    type Decoder = Self;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        ResponseEncoder(PhantomData)
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        Self {
+            ingest: self.ingest.clone(),
+            _signal: PhantomData,
+        }
+    }
+}
+
+impl<S: OtlpSignal> Decoder for OtlpCodec<S> {
+    type Item = S::Request;
+    type Error = Status;
+
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<S::Request>, Status> {
+        S::Request::decode(buf).map(Some).map_err(|e| {
+            self.ingest.record_request("grpc", S::SIGNAL, "invalid");
+            Status::invalid_argument(format!("malformed OTLP protobuf {} request: {e}", S::SIGNAL.name()))
+        })
+    }
+}
+
+struct ResponseEncoder<T>(PhantomData<T>);
+
+impl<T: Message> Encoder for ResponseEncoder<T> {
+    type Item = T;
+    type Error = Status;
+
+    fn encode(&mut self, item: T, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        item.encode(buf)
+            .map_err(|e| Status::internal(format!("encoding the response failed: {e}")))
+    }
+}

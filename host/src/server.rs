@@ -1,0 +1,152 @@
+//! Assembling a running server from a [`Config`], and taking it down again.
+//! Tests call [`Server::start`] too, on port 0.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, ApiState};
+use crate::config::Config;
+use crate::ingest::Ingest;
+use crate::receiver::grpc::OtlpGrpcService;
+use crate::receiver::http::{self, BodyLimits};
+use crate::receiver::{Logs, Metrics as MetricsSignal, Traces};
+use crate::store::{self, StoreError, Writer};
+use crate::telemetry::Metrics;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A running server. Dropping it without [`Server::shutdown`] leaves the
+/// writer to be stopped by process exit; the WAL makes that safe.
+#[derive(Debug)]
+pub struct Server {
+    pub grpc_addr: Option<SocketAddr>,
+    pub http_addr: Option<SocketAddr>,
+    pub api_addr: SocketAddr,
+    cancel: CancellationToken,
+    ready: Arc<AtomicBool>,
+    receivers: Vec<JoinHandle<()>>,
+    api: JoinHandle<()>,
+    writer: Writer,
+}
+
+async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { what, addr, source })
+}
+
+impl Server {
+    /// Opens the database, binds every listener and starts serving.
+    pub async fn start(config: &Config) -> Result<Self, ServerError> {
+        let metrics = Arc::new(Metrics::new(config.store.queue_max_items));
+        let store_config = config.store.clone();
+        let conn = tokio::task::spawn_blocking(move || store::open(&store_config.path, &store_config))
+            .await
+            .expect("opening the store does not panic")?;
+        let writer = Writer::start(conn, config.store.commit_max_rows, metrics.clone()).map_err(StoreError::Thread)?;
+        let r = &config.receivers;
+        let ingest = Ingest::new(
+            writer.handle(),
+            config.store.queue_max_items,
+            Duration::from_secs(u64::from(r.retry_after_seconds)),
+            metrics.clone(),
+        );
+        let cancel = CancellationToken::new();
+        let mut receivers = Vec::new();
+
+        let grpc_addr = if r.grpc.enabled {
+            let listener = bind("OTLP/gRPC", r.grpc.addr).await?;
+            let addr = listener.local_addr().expect("a bound socket has an address");
+            let max = r.max_decompressed_size.as_usize();
+            let router = tonic::transport::Server::builder()
+                .add_service(OtlpGrpcService::<Traces>::new(ingest.clone(), max))
+                .add_service(OtlpGrpcService::<Logs>::new(ingest.clone(), max))
+                .add_service(OtlpGrpcService::<MetricsSignal>::new(ingest.clone(), max));
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            let shutdown = cancel.clone().cancelled_owned();
+            receivers.push(tokio::spawn(async move {
+                if let Err(e) = router.serve_with_incoming_shutdown(incoming, shutdown).await {
+                    tracing::error!(error = %e, "OTLP/gRPC receiver failed");
+                }
+            }));
+            Some(addr)
+        } else {
+            None
+        };
+
+        let http_addr = if r.http.enabled {
+            let listener = bind("OTLP/HTTP", r.http.addr).await?;
+            let addr = listener.local_addr().expect("a bound socket has an address");
+            let limits = BodyLimits {
+                max_request: r.max_request_size.as_usize(),
+                max_decompressed: r.max_decompressed_size.as_usize(),
+            };
+            let app = http::router(ingest.clone(), limits);
+            let shutdown = cancel.clone().cancelled_owned();
+            receivers.push(tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+                    tracing::error!(error = %e, "OTLP/HTTP receiver failed");
+                }
+            }));
+            Some(addr)
+        } else {
+            None
+        };
+        drop(ingest);
+
+        let ready = Arc::new(AtomicBool::new(false));
+        let listener = bind("API", config.api.addr).await?;
+        let api_addr = listener.local_addr().expect("a bound socket has an address");
+        let app = api::router(ApiState {
+            metrics,
+            ready: ready.clone(),
+        });
+        let shutdown = cancel.clone().cancelled_owned();
+        let api = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+                tracing::error!(error = %e, "API listener failed");
+            }
+        });
+        ready.store(true, Ordering::Release);
+        Ok(Self {
+            grpc_addr,
+            http_addr,
+            api_addr,
+            cancel,
+            ready,
+            receivers,
+            api,
+            writer,
+        })
+    }
+
+    /// Stops accepting, lets requests in flight finish (each waits for its
+    /// commit), commits what is queued, checkpoints and closes the database.
+    pub async fn shutdown(self) {
+        self.ready.store(false, Ordering::Release);
+        self.cancel.cancel();
+        for task in self.receivers {
+            let _ = task.await;
+        }
+        let writer = self.writer;
+        let _ = tokio::task::spawn_blocking(move || writer.shutdown()).await;
+        let _ = self.api.await;
+    }
+}

@@ -1,0 +1,113 @@
+//! Sluice's own metrics, served in Prometheus text format on `/metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SignalLabel {
+    pub signal: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusedLabel {
+    pub signal: &'static str,
+    pub reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabel {
+    pub transport: &'static str,
+    pub signal: &'static str,
+    pub outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TableLabel {
+    pub table: &'static str,
+}
+
+/// Every metric Sluice exports. Cheap to update from any thread.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabel, Counter>,
+    pub items_accepted: Family<SignalLabel, Counter>,
+    pub items_refused: Family<RefusedLabel, Counter>,
+    pub queue_items: Gauge,
+    pub queue_capacity: Gauge,
+    pub rows_written: Family<TableLabel, Counter>,
+    pub commit_duration: Histogram,
+    pub commit_errors: Counter,
+}
+
+impl Metrics {
+    pub fn new(queue_capacity: usize) -> Self {
+        let mut registry = Registry::with_prefix("sluice");
+        let m = Self {
+            requests: Family::default(),
+            items_accepted: Family::default(),
+            items_refused: Family::default(),
+            queue_items: Gauge::default(),
+            queue_capacity: Gauge::default(),
+            rows_written: Family::default(),
+            // 0.5 ms .. ~16 s
+            commit_duration: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
+            commit_errors: Counter::default(),
+            registry: Registry::default(),
+        };
+        m.queue_capacity.set(i64::try_from(queue_capacity).unwrap_or(i64::MAX));
+        registry.register(
+            "requests",
+            "OTLP export requests by transport, signal and outcome",
+            m.requests.clone(),
+        );
+        registry.register(
+            "items_accepted",
+            "Spans, log records and metric data points committed to the database",
+            m.items_accepted.clone(),
+        );
+        registry.register(
+            "items_refused",
+            "Items not stored, by reason; the client was told about each one",
+            m.items_refused.clone(),
+        );
+        registry.register(
+            "queue_items",
+            "Items accepted and waiting to be committed",
+            m.queue_items.clone(),
+        );
+        registry.register(
+            "queue_capacity_items",
+            "Most items that may wait to be committed before requests are refused",
+            m.queue_capacity.clone(),
+        );
+        registry.register(
+            "rows_written",
+            "Rows committed, by table",
+            m.rows_written.clone(),
+        );
+        registry.register(
+            "commit_duration_seconds",
+            "Time to append and commit one group of requests",
+            m.commit_duration.clone(),
+        );
+        registry.register(
+            "commit_errors",
+            "Transactions that failed to commit",
+            m.commit_errors.clone(),
+        );
+        Self { registry, ..m }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}

@@ -1,0 +1,232 @@
+//! Every kind of bad input gets the right status and a message saying what
+//! was wrong, is counted, and leaves the server serving good data.
+
+#[path = "support/otlp.rs"]
+mod otlp;
+#[path = "support/server.rs"]
+mod server;
+
+use std::io::Write;
+
+use otlp::{good_span, grpc_export_raw, span, traces};
+use prost::Message;
+use server::{ServerProcess, TempDir, count, open_db};
+
+/// `google.rpc.Status`, the body of OTLP/HTTP errors.
+#[derive(Clone, PartialEq, Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+const SMALL_LIMITS: &str = r#"
+[receivers]
+max_request_size = "64KiB"
+max_decompressed_size = "1MiB"
+"#;
+
+struct Reply {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Vec<u8>,
+}
+
+fn post(server: &ServerProcess, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Reply {
+    let client = reqwest::blocking::Client::new();
+    let mut req = client.post(server.http_url(path));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.body(body).send().unwrap();
+    Reply {
+        status: resp.status().as_u16(),
+        headers: resp.headers().clone(),
+        body: resp.bytes().unwrap().to_vec(),
+    }
+}
+
+fn protobuf_error(reply: &Reply) -> RpcStatus {
+    assert_eq!(reply.headers["content-type"], "application/x-protobuf");
+    RpcStatus::decode(&reply.body[..]).expect("error bodies are google.rpc.Status")
+}
+
+fn json_error(reply: &Reply) -> String {
+    assert_eq!(reply.headers["content-type"], "application/json");
+    let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    v["message"].as_str().unwrap().to_string()
+}
+
+const PB: (&str, &str) = ("content-type", "application/x-protobuf");
+const JSON: (&str, &str) = ("content-type", "application/json");
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
+/// A valid request whose span name is replaced by invalid UTF-8 on the wire.
+fn invalid_utf8_request() -> Vec<u8> {
+    let mut bytes = traces("svc", vec![good_span(1, "XXXXXXXX")]).encode_to_vec();
+    let at = bytes.windows(8).position(|w| w == b"XXXXXXXX").unwrap();
+    bytes[at..at + 8].copy_from_slice(&[0xff, 0xfe, 0xc3, 0x28, 0xa0, 0xa1, 0xe2, 0x28]);
+    bytes
+}
+
+#[test]
+fn http_bad_input() {
+    let dir = TempDir::new("bad-http");
+    let config = dir.path().join("sluice.toml");
+    std::fs::write(&config, SMALL_LIMITS).unwrap();
+    let server = ServerProcess::start(dir.path(), &["--config", config.to_str().unwrap()]);
+
+    // Malformed protobuf.
+    let r = post(&server, "/v1/traces", &[PB], vec![0x0a, 0xff, 0xff, 0xff, 0x0f, 1, 2]);
+    assert_eq!(r.status, 400);
+    let e = protobuf_error(&r);
+    assert_eq!(e.code, 3);
+    assert!(e.message.contains("malformed OTLP protobuf traces"), "{}", e.message);
+
+    // Malformed JSON names the position.
+    let r = post(&server, "/v1/logs", &[JSON], br#"{"resourceLogs": [ {"#.to_vec());
+    assert_eq!(r.status, 400);
+    let m = json_error(&r);
+    assert!(m.contains("malformed OTLP/JSON logs") && m.contains("line 1"), "{m}");
+
+    // JSON of the wrong shape.
+    let r = post(&server, "/v1/traces", &[JSON], br#"{"resourceSpans": 7}"#.to_vec());
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+
+    // Invalid hex id in JSON.
+    let r = post(&server, "/v1/traces", &[JSON], br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz","spanId":"0102030405060708"}]}]}]}"#.to_vec());
+    assert_eq!(r.status, 400);
+
+    // Unsupported and missing content types, unsupported encoding.
+    let r = post(&server, "/v1/traces", &[("content-type", "text/plain")], b"hello".to_vec());
+    assert_eq!(r.status, 415);
+    assert!(protobuf_error(&r).message.contains("text/plain"));
+    let r = post(&server, "/v1/traces", &[], b"hello".to_vec());
+    assert_eq!(r.status, 415);
+    let r = post(&server, "/v1/traces", &[PB, ("content-encoding", "br")], b"hello".to_vec());
+    assert_eq!(r.status, 415);
+    assert!(protobuf_error(&r).message.contains("Content-Encoding"));
+
+    // Ids of the wrong length: all spans bad → 400; some bad → partial success.
+    let bad = span(vec![1, 2, 3], vec![1; 8], "short-trace-id");
+    let r = post(&server, "/v1/traces", &[PB], traces("svc", vec![bad.clone()]).encode_to_vec());
+    assert_eq!(r.status, 400);
+    let m = protobuf_error(&r).message;
+    assert!(m.contains("trace_id must be 16 bytes, got 3"), "{m}");
+    let r = post(&server, "/v1/traces", &[PB], traces("svc", vec![bad, good_span(7, "kept")]).encode_to_vec());
+    assert_eq!(r.status, 200);
+    let resp = opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse::decode(&r.body[..]).unwrap();
+    let partial = resp.partial_success.expect("partial success reported");
+    assert_eq!(partial.rejected_spans, 1);
+    assert!(partial.error_message.contains("trace_id"), "{}", partial.error_message);
+
+    // Invalid UTF-8 in a string field.
+    let r = post(&server, "/v1/traces", &[PB], invalid_utf8_request());
+    assert_eq!(r.status, 400);
+    assert!(protobuf_error(&r).message.contains("malformed"));
+
+    // Too large as sent.
+    let r = post(&server, "/v1/traces", &[PB], vec![0u8; 100 * 1024]);
+    assert_eq!(r.status, 413);
+    assert!(protobuf_error(&r).message.contains("exceeds the limit of 65536 bytes"));
+
+    // A gzip bomb: 64 MiB of zeroes in ~64 KiB stops at the 1 MiB limit.
+    let bomb = gzip(&vec![0u8; 64 * 1024 * 1024]);
+    assert!(bomb.len() < 64 * 1024);
+    let r = post(&server, "/v1/traces", &[PB, ("content-encoding", "gzip")], bomb);
+    assert_eq!(r.status, 413);
+    assert!(protobuf_error(&r).message.contains("once decompressed"));
+
+    // Not gzip at all.
+    let r = post(&server, "/v1/traces", &[PB, ("content-encoding", "gzip")], b"plain".to_vec());
+    assert_eq!(r.status, 400);
+    assert!(protobuf_error(&r).message.contains("gzip"));
+
+    // Wrong method and path.
+    let client = reqwest::blocking::Client::new();
+    assert_eq!(client.get(server.http_url("/v1/traces")).send().unwrap().status().as_u16(), 405);
+    assert_eq!(client.post(server.http_url("/v2/traces")).send().unwrap().status().as_u16(), 404);
+
+    // Still serving, and gzip of good data works.
+    let good = traces("svc", vec![good_span(100, "after-the-storm")]).encode_to_vec();
+    let r = post(&server, "/v1/traces", &[PB, ("content-encoding", "gzip")], gzip(&good));
+    assert_eq!(r.status, 200);
+
+    // Every refusal was counted.
+    let metrics = client.get(server.api_url("/metrics")).send().unwrap().text().unwrap();
+    let metric = |needle: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(needle))
+            .unwrap_or_else(|| panic!("no {needle} in\n{metrics}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(metric(r#"sluice_requests_total{transport="http",signal="traces",outcome="invalid"}"#) >= 6.0);
+    assert_eq!(metric(r#"sluice_requests_total{transport="http",signal="traces",outcome="unsupported"}"#), 3.0);
+    assert_eq!(metric(r#"sluice_requests_total{transport="http",signal="traces",outcome="too_large"}"#), 2.0);
+    assert_eq!(metric(r#"sluice_requests_total{transport="http",signal="traces",outcome="partial"}"#), 1.0);
+    assert_eq!(metric(r#"sluice_items_refused_total{signal="traces",reason="invalid"}"#), 2.0);
+    assert_eq!(metric(r#"sluice_items_accepted_total{signal="traces"}"#), 2.0);
+
+    let db = server.db.clone();
+    server.stop();
+    let conn = open_db(&db);
+    assert_eq!(count(&conn, "SELECT count(*) FROM otel_traces"), 2);
+    assert_eq!(count(&conn, "SELECT count(*) FROM otel_traces WHERE SpanName IN ('kept', 'after-the-storm')"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_bad_input() {
+    let dir = TempDir::new("bad-grpc");
+    let config = dir.path().join("sluice.toml");
+    std::fs::write(&config, SMALL_LIMITS).unwrap();
+    let path = dir.path().to_path_buf();
+    let server = tokio::task::spawn_blocking(move || {
+        ServerProcess::start(&path, &["--config", config.to_str().unwrap()])
+    })
+    .await
+    .unwrap();
+    let url = server.grpc_url();
+
+    let e = grpc_export_raw(&url, vec![0x0a, 0xff, 0xff, 0xff, 0x0f, 1, 2], false).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+    assert!(e.message().contains("malformed OTLP protobuf traces"), "{}", e.message());
+
+    let e = grpc_export_raw(&url, invalid_utf8_request(), false).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+
+    let bad = traces("svc", vec![span(vec![1; 16], vec![1; 5], "short-span-id")]).encode_to_vec();
+    let e = grpc_export_raw(&url, bad, false).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    assert!(e.message().contains("span_id must be 8 bytes, got 5"), "{}", e.message());
+
+    // Over the decompressed limit, sent plain and as a gzip bomb.
+    let big = traces("svc", vec![good_span(1, &"x".repeat(2 * 1024 * 1024))]).encode_to_vec();
+    let e = grpc_export_raw(&url, big.clone(), false).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::OutOfRange, "{e:?}");
+    let e = grpc_export_raw(&url, big, true).await.unwrap_err();
+    assert!(
+        matches!(e.code(), tonic::Code::OutOfRange | tonic::Code::ResourceExhausted),
+        "{e:?}"
+    );
+
+    // Good data, gzip-compressed, still goes through.
+    let good = traces("svc", vec![good_span(5, "grpc-ok"), good_span(6, "grpc-ok")]).encode_to_vec();
+    let resp = grpc_export_raw(&url, good, true).await.unwrap();
+    assert!(resp.partial_success.is_none());
+
+    let db = server.db.clone();
+    tokio::task::spawn_blocking(move || server.stop()).await.unwrap();
+    let conn = open_db(&db);
+    assert_eq!(count(&conn, "SELECT count(*) FROM otel_traces WHERE SpanName = 'grpc-ok'"), 2);
+}
