@@ -36,6 +36,7 @@ fn request(spans: usize, typed: bool) -> ExportTraceServiceRequest {
                 .map(|a| KeyValue {
                     key: format!("attribute.key.{a:0>6}"),
                     value: Some(AnyValue { value: Some(value(a, n)) }),
+                    key_strindex: 0,
                 })
                 .collect(),
             events: vec![Event {
@@ -52,6 +53,7 @@ fn request(spans: usize, typed: bool) -> ExportTraceServiceRequest {
                 attributes: vec![KeyValue {
                     key: "service.name".into(),
                     value: Some(AnyValue { value: Some(Value::StringValue("bench".into())) }),
+                    key_strindex: 0,
                 }],
                 ..Default::default()
             }),

@@ -4,6 +4,7 @@
 
 mod byte_size;
 
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -28,8 +29,8 @@ pub struct Receivers {
     pub max_request_size: ByteSize,
     pub max_decompressed_size: ByteSize,
     pub retry_after_seconds: u32,
-    pub grpc: Listener<4317>,
-    pub http: Listener<4318>,
+    pub grpc: Listener<GrpcPort>,
+    pub http: Listener<HttpPort>,
 }
 
 impl Default for Receivers {
@@ -44,19 +45,42 @@ impl Default for Receivers {
     }
 }
 
-/// A receiver's listener; `PORT` is its default port on 127.0.0.1.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Listener<const PORT: u16> {
-    pub enabled: bool,
-    pub addr: SocketAddr,
+/// Which port a listener uses when the config does not say.
+pub trait DefaultPort {
+    const PORT: u16;
 }
 
-impl<const PORT: u16> Default for Listener<PORT> {
+/// OTLP/gRPC's registered port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrpcPort;
+impl DefaultPort for GrpcPort {
+    const PORT: u16 = 4317;
+}
+
+/// OTLP/HTTP's registered port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpPort;
+impl DefaultPort for HttpPort {
+    const PORT: u16 = 4318;
+}
+
+/// A receiver's listener; `P` gives its default port on 127.0.0.1. (A
+/// const-generic port would be simpler, but serde's derive cannot take one.)
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default, bound = "")]
+pub struct Listener<P: DefaultPort> {
+    pub enabled: bool,
+    pub addr: SocketAddr,
+    #[serde(skip)]
+    _port: PhantomData<P>,
+}
+
+impl<P: DefaultPort> Default for Listener<P> {
     fn default() -> Self {
         Self {
             enabled: true,
-            addr: SocketAddr::from(([127, 0, 0, 1], PORT)),
+            addr: SocketAddr::from(([127, 0, 0, 1], P::PORT)),
+            _port: PhantomData,
         }
     }
 }

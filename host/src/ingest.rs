@@ -251,6 +251,7 @@ mod tests {
         let waiting = ingest.clone();
         let first = tokio::spawn(async move { waiting.export(Batch::Traces(request(8)), "test").await });
         while metrics.queue_items.get() < 8 {
+            assert!(!first.is_finished(), "the first export ended early: {:?}", first.await);
             tokio::task::yield_now().await;
         }
         // ...so five more do not fit in a queue of ten.

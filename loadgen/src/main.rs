@@ -49,6 +49,7 @@ fn attr(key: String, value: String) -> KeyValue {
     KeyValue {
         key,
         value: Some(AnyValue { value: Some(Value::StringValue(value)) }),
+        key_strindex: 0,
     }
 }
 

@@ -22,6 +22,7 @@ pub fn span(trace_id: Vec<u8>, span_id: Vec<u8>, name: &str) -> Span {
         attributes: vec![KeyValue {
             key: "http.route".into(),
             value: Some(AnyValue { value: Some(Value::StringValue("/items/{id}".into())) }),
+            key_strindex: 0,
         }],
         ..Default::default()
     }
@@ -41,6 +42,7 @@ pub fn traces(service: &str, spans: Vec<Span>) -> ExportTraceServiceRequest {
                 attributes: vec![KeyValue {
                     key: "service.name".into(),
                     value: Some(AnyValue { value: Some(Value::StringValue(service.into())) }),
+                    key_strindex: 0,
                 }],
                 ..Default::default()
             }),

@@ -79,7 +79,8 @@ pub fn to_json(value: Option<&Value>) -> serde_json::Value {
         None => J::Null,
         Some(Value::StringValue(s)) => J::String(s.clone()),
         Some(Value::BoolValue(b)) => J::Bool(*b),
-        Some(Value::IntValue(i)) | Some(Value::StringValueStrindex(i)) => J::from(*i),
+        Some(Value::IntValue(i)) => J::from(*i),
+        Some(Value::StringValueStrindex(i)) => J::from(*i),
         Some(Value::DoubleValue(d)) => {
             serde_json::Number::from_f64(*d).map_or_else(|| J::String(d.to_string()), J::Number)
         }
@@ -142,6 +143,7 @@ mod tests {
                 value: Some(any(Value::ArrayValue(ArrayValue {
                     values: vec![any(Value::IntValue(1)), any(Value::StringValue("x".into()))],
                 }))),
+                key_strindex: 0,
             }],
         });
         assert_eq!(value_string(Some(&any(nested))), r#"{"a":[1,"x"]}"#);

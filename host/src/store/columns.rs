@@ -86,11 +86,13 @@ pub fn struct_fields(columns: &[Column]) -> Fields {
 
 /// The Arrow type `MapBuilder<StringBuilder, StringBuilder>` produces.
 pub fn string_map_type() -> DataType {
+    // Arrow's own default names, which changed between Arrow versions
+    // ("keys" became "key"); the builder and this type must agree.
     let entries = Field::new(
-        "entries",
+        Field::MAP_ENTRIES_FIELD_DEFAULT_NAME,
         DataType::Struct(Fields::from(vec![
-            Field::new("keys", DataType::Utf8, false),
-            Field::new("values", DataType::Utf8, true),
+            Field::new(Field::MAP_KEY_FIELD_DEFAULT_NAME, DataType::Utf8, false),
+            Field::new(Field::MAP_VALUE_FIELD_DEFAULT_NAME, DataType::Utf8, true),
         ])),
         false,
     );

@@ -9,7 +9,7 @@ mod traces;
 use std::sync::Arc;
 
 use duckdb::arrow::array::{
-    Array, ArrayRef, ListArray, MapBuilder, StringBuilder, StructArray,
+    ArrayRef, ListArray, MapBuilder, StringBuilder, StructArray,
 };
 use duckdb::arrow::buffer::OffsetBuffer;
 use duckdb::arrow::datatypes::DataType;
@@ -188,6 +188,7 @@ mod tests {
         let kv = |k: &str, v: i64| KeyValue {
             key: k.into(),
             value: Some(AnyValue { value: Some(Value::IntValue(v)) }),
+            key_strindex: 0,
         };
         let kept = |attrs: &[KeyValue]| -> Vec<String> {
             let mut b = AttrsBuilder::new();
