@@ -83,20 +83,42 @@ fn http_bad_input() {
     let server = ServerProcess::start(dir.path(), &["--config", config.to_str().unwrap()]);
 
     // Malformed protobuf.
-    let r = post(&server, "/v1/traces", &[PB], vec![0x0a, 0xff, 0xff, 0xff, 0x0f, 1, 2]);
+    let r = post(
+        &server,
+        "/v1/traces",
+        &[PB],
+        vec![0x0a, 0xff, 0xff, 0xff, 0x0f, 1, 2],
+    );
     assert_eq!(r.status, 400);
     let e = protobuf_error(&r);
     assert_eq!(e.code, 3);
-    assert!(e.message.contains("malformed OTLP protobuf traces"), "{}", e.message);
+    assert!(
+        e.message.contains("malformed OTLP protobuf traces"),
+        "{}",
+        e.message
+    );
 
     // Malformed JSON names the position.
-    let r = post(&server, "/v1/logs", &[JSON], br#"{"resourceLogs": [ {"#.to_vec());
+    let r = post(
+        &server,
+        "/v1/logs",
+        &[JSON],
+        br#"{"resourceLogs": [ {"#.to_vec(),
+    );
     assert_eq!(r.status, 400);
     let m = json_error(&r);
-    assert!(m.contains("malformed OTLP/JSON logs") && m.contains("line 1"), "{m}");
+    assert!(
+        m.contains("malformed OTLP/JSON logs") && m.contains("line 1"),
+        "{m}"
+    );
 
     // JSON of the wrong shape.
-    let r = post(&server, "/v1/traces", &[JSON], br#"{"resourceSpans": 7}"#.to_vec());
+    let r = post(
+        &server,
+        "/v1/traces",
+        &[JSON],
+        br#"{"resourceSpans": 7}"#.to_vec(),
+    );
     assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
 
     // Invalid hex id in JSON.
@@ -104,27 +126,55 @@ fn http_bad_input() {
     assert_eq!(r.status, 400);
 
     // Unsupported and missing content types, unsupported encoding.
-    let r = post(&server, "/v1/traces", &[("content-type", "text/plain")], b"hello".to_vec());
+    let r = post(
+        &server,
+        "/v1/traces",
+        &[("content-type", "text/plain")],
+        b"hello".to_vec(),
+    );
     assert_eq!(r.status, 415);
     assert!(protobuf_error(&r).message.contains("text/plain"));
     let r = post(&server, "/v1/traces", &[], b"hello".to_vec());
     assert_eq!(r.status, 415);
-    let r = post(&server, "/v1/traces", &[PB, ("content-encoding", "br")], b"hello".to_vec());
+    let r = post(
+        &server,
+        "/v1/traces",
+        &[PB, ("content-encoding", "br")],
+        b"hello".to_vec(),
+    );
     assert_eq!(r.status, 415);
     assert!(protobuf_error(&r).message.contains("Content-Encoding"));
 
     // Ids of the wrong length: all spans bad → 400; some bad → partial success.
     let bad = span(vec![1, 2, 3], vec![1; 8], "short-trace-id");
-    let r = post(&server, "/v1/traces", &[PB], traces("svc", vec![bad.clone()]).encode_to_vec());
+    let r = post(
+        &server,
+        "/v1/traces",
+        &[PB],
+        traces("svc", vec![bad.clone()]).encode_to_vec(),
+    );
     assert_eq!(r.status, 400);
     let m = protobuf_error(&r).message;
     assert!(m.contains("trace_id must be 16 bytes, got 3"), "{m}");
-    let r = post(&server, "/v1/traces", &[PB], traces("svc", vec![bad, good_span(7, "kept")]).encode_to_vec());
+    let r = post(
+        &server,
+        "/v1/traces",
+        &[PB],
+        traces("svc", vec![bad, good_span(7, "kept")]).encode_to_vec(),
+    );
     assert_eq!(r.status, 200);
-    let resp = opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse::decode(&r.body[..]).unwrap();
+    let resp =
+        opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse::decode(
+            &r.body[..],
+        )
+        .unwrap();
     let partial = resp.partial_success.expect("partial success reported");
     assert_eq!(partial.rejected_spans, 1);
-    assert!(partial.error_message.contains("trace_id"), "{}", partial.error_message);
+    assert!(
+        partial.error_message.contains("trace_id"),
+        "{}",
+        partial.error_message
+    );
 
     // Invalid UTF-8 in a string field.
     let r = post(&server, "/v1/traces", &[PB], invalid_utf8_request());
@@ -134,32 +184,72 @@ fn http_bad_input() {
     // Too large as sent.
     let r = post(&server, "/v1/traces", &[PB], vec![0u8; 100 * 1024]);
     assert_eq!(r.status, 413);
-    assert!(protobuf_error(&r).message.contains("exceeds the limit of 65536 bytes"));
+    assert!(
+        protobuf_error(&r)
+            .message
+            .contains("exceeds the limit of 65536 bytes")
+    );
 
     // A gzip bomb: 64 MiB of zeroes in ~64 KiB stops at the 1 MiB limit.
     let bomb = gzip(&vec![0u8; 64 * 1024 * 1024]);
     assert!(bomb.len() < 64 * 1024);
-    let r = post(&server, "/v1/traces", &[PB, ("content-encoding", "gzip")], bomb);
+    let r = post(
+        &server,
+        "/v1/traces",
+        &[PB, ("content-encoding", "gzip")],
+        bomb,
+    );
     assert_eq!(r.status, 413);
     assert!(protobuf_error(&r).message.contains("once decompressed"));
 
     // Not gzip at all.
-    let r = post(&server, "/v1/traces", &[PB, ("content-encoding", "gzip")], b"plain".to_vec());
+    let r = post(
+        &server,
+        "/v1/traces",
+        &[PB, ("content-encoding", "gzip")],
+        b"plain".to_vec(),
+    );
     assert_eq!(r.status, 400);
     assert!(protobuf_error(&r).message.contains("gzip"));
 
     // Wrong method and path.
     let client = reqwest::blocking::Client::new();
-    assert_eq!(client.get(server.http_url("/v1/traces")).send().unwrap().status().as_u16(), 405);
-    assert_eq!(client.post(server.http_url("/v2/traces")).send().unwrap().status().as_u16(), 404);
+    assert_eq!(
+        client
+            .get(server.http_url("/v1/traces"))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16(),
+        405
+    );
+    assert_eq!(
+        client
+            .post(server.http_url("/v2/traces"))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16(),
+        404
+    );
 
     // Still serving, and gzip of good data works.
     let good = traces("svc", vec![good_span(100, "after-the-storm")]).encode_to_vec();
-    let r = post(&server, "/v1/traces", &[PB, ("content-encoding", "gzip")], gzip(&good));
+    let r = post(
+        &server,
+        "/v1/traces",
+        &[PB, ("content-encoding", "gzip")],
+        gzip(&good),
+    );
     assert_eq!(r.status, 200);
 
     // Every refusal was counted.
-    let metrics = client.get(server.api_url("/metrics")).send().unwrap().text().unwrap();
+    let metrics = client
+        .get(server.api_url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
     let metric = |needle: &str| -> f64 {
         metrics
             .lines()
@@ -171,18 +261,42 @@ fn http_bad_input() {
             .parse()
             .unwrap()
     };
-    assert!(metric(r#"sluice_requests_total{transport="http",signal="traces",outcome="invalid"}"#) >= 6.0);
-    assert_eq!(metric(r#"sluice_requests_total{transport="http",signal="traces",outcome="unsupported"}"#), 3.0);
-    assert_eq!(metric(r#"sluice_requests_total{transport="http",signal="traces",outcome="too_large"}"#), 2.0);
-    assert_eq!(metric(r#"sluice_requests_total{transport="http",signal="traces",outcome="partial"}"#), 1.0);
-    assert_eq!(metric(r#"sluice_items_refused_total{signal="traces",reason="invalid"}"#), 2.0);
-    assert_eq!(metric(r#"sluice_items_accepted_total{signal="traces"}"#), 2.0);
+    assert!(
+        metric(r#"sluice_requests_total{transport="http",signal="traces",outcome="invalid"}"#)
+            >= 6.0
+    );
+    assert_eq!(
+        metric(r#"sluice_requests_total{transport="http",signal="traces",outcome="unsupported"}"#),
+        3.0
+    );
+    assert_eq!(
+        metric(r#"sluice_requests_total{transport="http",signal="traces",outcome="too_large"}"#),
+        2.0
+    );
+    assert_eq!(
+        metric(r#"sluice_requests_total{transport="http",signal="traces",outcome="partial"}"#),
+        1.0
+    );
+    assert_eq!(
+        metric(r#"sluice_items_refused_total{signal="traces",reason="invalid"}"#),
+        2.0
+    );
+    assert_eq!(
+        metric(r#"sluice_items_accepted_total{signal="traces"}"#),
+        2.0
+    );
 
     let db = server.db.clone();
     server.stop();
     let conn = open_db(&db);
     assert_eq!(count(&conn, "SELECT count(*) FROM otel_traces"), 2);
-    assert_eq!(count(&conn, "SELECT count(*) FROM otel_traces WHERE SpanName IN ('kept', 'after-the-storm')"), 2);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM otel_traces WHERE SpanName IN ('kept', 'after-the-storm')"
+        ),
+        2
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -198,17 +312,29 @@ async fn grpc_bad_input() {
     .unwrap();
     let url = server.grpc_url();
 
-    let e = grpc_export_raw(&url, vec![0x0a, 0xff, 0xff, 0xff, 0x0f, 1, 2], false).await.unwrap_err();
+    let e = grpc_export_raw(&url, vec![0x0a, 0xff, 0xff, 0xff, 0x0f, 1, 2], false)
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
-    assert!(e.message().contains("malformed OTLP protobuf traces"), "{}", e.message());
+    assert!(
+        e.message().contains("malformed OTLP protobuf traces"),
+        "{}",
+        e.message()
+    );
 
-    let e = grpc_export_raw(&url, invalid_utf8_request(), false).await.unwrap_err();
+    let e = grpc_export_raw(&url, invalid_utf8_request(), false)
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
 
     let bad = traces("svc", vec![span(vec![1; 16], vec![1; 5], "short-span-id")]).encode_to_vec();
     let e = grpc_export_raw(&url, bad, false).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::InvalidArgument);
-    assert!(e.message().contains("span_id must be 8 bytes, got 5"), "{}", e.message());
+    assert!(
+        e.message().contains("span_id must be 8 bytes, got 5"),
+        "{}",
+        e.message()
+    );
 
     // Over the decompressed limit, sent plain and as a gzip bomb.
     let big = traces("svc", vec![good_span(1, &"x".repeat(2 * 1024 * 1024))]).encode_to_vec();
@@ -216,17 +342,32 @@ async fn grpc_bad_input() {
     assert_eq!(e.code(), tonic::Code::OutOfRange, "{e:?}");
     let e = grpc_export_raw(&url, big, true).await.unwrap_err();
     assert!(
-        matches!(e.code(), tonic::Code::OutOfRange | tonic::Code::ResourceExhausted),
+        matches!(
+            e.code(),
+            tonic::Code::OutOfRange | tonic::Code::ResourceExhausted
+        ),
         "{e:?}"
     );
 
     // Good data, gzip-compressed, still goes through.
-    let good = traces("svc", vec![good_span(5, "grpc-ok"), good_span(6, "grpc-ok")]).encode_to_vec();
+    let good = traces(
+        "svc",
+        vec![good_span(5, "grpc-ok"), good_span(6, "grpc-ok")],
+    )
+    .encode_to_vec();
     let resp = grpc_export_raw(&url, good, true).await.unwrap();
     assert!(resp.partial_success.is_none());
 
     let db = server.db.clone();
-    tokio::task::spawn_blocking(move || server.stop()).await.unwrap();
+    tokio::task::spawn_blocking(move || server.stop())
+        .await
+        .unwrap();
     let conn = open_db(&db);
-    assert_eq!(count(&conn, "SELECT count(*) FROM otel_traces WHERE SpanName = 'grpc-ok'"), 2);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM otel_traces WHERE SpanName = 'grpc-ok'"
+        ),
+        2
+    );
 }

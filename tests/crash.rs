@@ -16,7 +16,9 @@ fn acknowledged_data_survives_kill_9() {
     let client = reqwest::blocking::Client::new();
     let mut acknowledged = 0;
     for batch in 0..20u64 {
-        let spans = (0..50).map(|i| good_span(batch * 50 + i, "durable")).collect();
+        let spans = (0..50)
+            .map(|i| good_span(batch * 50 + i, "durable"))
+            .collect();
         let resp = client
             .post(server.http_url("/v1/traces"))
             .header("content-type", "application/x-protobuf")
@@ -42,7 +44,25 @@ fn acknowledged_data_survives_kill_9() {
     server.stop();
 
     let conn = open_db(&db);
-    assert_eq!(count(&conn, "SELECT count(*) FROM otel_traces WHERE SpanName = 'durable'"), acknowledged);
-    assert_eq!(count(&conn, "SELECT count(DISTINCT SpanId) FROM otel_traces WHERE SpanName = 'durable'"), acknowledged);
-    assert_eq!(count(&conn, "SELECT count(*) FROM otel_traces WHERE SpanName = 'after-restart'"), 1);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM otel_traces WHERE SpanName = 'durable'"
+        ),
+        acknowledged
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(DISTINCT SpanId) FROM otel_traces WHERE SpanName = 'durable'"
+        ),
+        acknowledged
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM otel_traces WHERE SpanName = 'after-restart'"
+        ),
+        1
+    );
 }

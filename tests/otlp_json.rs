@@ -9,7 +9,11 @@ use std::io::Write;
 use server::{ServerProcess, TempDir, count, open_db};
 
 fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/../tests/fixtures/otlp/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read_to_string(format!(
+        "{}/../tests/fixtures/otlp/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 fn post_json(server: &ServerProcess, path: &str, body: &str, gzip: bool) -> (u16, String) {
@@ -28,7 +32,10 @@ fn post_json(server: &ServerProcess, path: &str, body: &str, gzip: bool) -> (u16
     let resp = req.body(body).send().unwrap();
     let status = resp.status().as_u16();
     let ct = resp.headers()["content-type"].to_str().unwrap().to_string();
-    assert!(ct.starts_with("application/json"), "response in the request's encoding, got {ct}");
+    assert!(
+        ct.starts_with("application/json"),
+        "response in the request's encoding, got {ct}"
+    );
     (status, resp.text().unwrap())
 }
 
@@ -39,7 +46,10 @@ fn specification_examples_are_stored_field_by_field() {
     let (status, body) = post_json(&server, "/v1/traces", &fixture("trace.json"), false);
     assert_eq!(status, 200, "{body}");
     let response: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert!(response.get("partialSuccess").is_none_or(|p| p.is_null()), "{body}");
+    assert!(
+        response.get("partialSuccess").is_none_or(|p| p.is_null()),
+        "{body}"
+    );
     let (status, body) = post_json(&server, "/v1/logs", &fixture("logs.json"), true);
     assert_eq!(status, 200, "{body}");
     let (status, body) = post_json(&server, "/v1/metrics", &fixture("metrics.json"), false);
@@ -142,24 +152,49 @@ fn specification_examples_are_stored_field_by_field() {
     assert_eq!(log.10, "double");
     assert_eq!(log.11, "true");
     assert_eq!(log.12, r#"["many","values"]"#);
-    assert_eq!(log.13, (r#"{"some.map.key":"some value"}"#.to_string(), "kvlist".to_string(), true));
+    assert_eq!(
+        log.13,
+        (
+            r#"{"some.map.key":"some value"}"#.to_string(),
+            "kvlist".to_string(),
+            true
+        )
+    );
 
     // Metrics: one row in each table, with the type's own columns.
     assert_eq!(
-        count(&conn, "SELECT count(*) FROM otel_metrics_sum WHERE MetricName = 'my.counter' AND Value = 5 AND IsMonotonic AND AggregationTemporality = 1 AND Attributes['my.counter.attr'] = 'some value' AND MetricUnit = '1' AND MetricDescription = 'I am a Counter' AND ServiceName = 'my.service'"),
-        1
-    );
-    assert_eq!(count(&conn, "SELECT count(*) FROM otel_metrics_gauge WHERE MetricName = 'my.gauge' AND Value = 10 AND TimeUnix = '2018-12-13 14:51:00.3'::TIMESTAMP_NS"), 1);
-    assert_eq!(
-        count(&conn, "SELECT count(*) FROM otel_metrics_histogram WHERE Count = 2 AND Sum = 2 AND BucketCounts = [1, 1] AND ExplicitBounds = [1.0] AND Min = 0 AND Max = 2"),
-        1
-    );
-    assert_eq!(
-        count(&conn, "SELECT count(*) FROM otel_metrics_exponential_histogram WHERE Count = 3 AND Sum = 10 AND Scale = 0 AND ZeroCount = 1 AND PositiveOffset = 1 AND PositiveBucketCounts = [0, 2] AND NegativeBucketCounts = [] AND Max = 5"),
+        count(
+            &conn,
+            "SELECT count(*) FROM otel_metrics_sum WHERE MetricName = 'my.counter' AND Value = 5 AND IsMonotonic AND AggregationTemporality = 1 AND Attributes['my.counter.attr'] = 'some value' AND MetricUnit = '1' AND MetricDescription = 'I am a Counter' AND ServiceName = 'my.service'"
+        ),
         1
     );
     assert_eq!(
-        count(&conn, "SELECT count(*) FROM otel_metrics_summary WHERE Count = 4 AND Sum = 12.5 AND ValueAtQuantiles[2].Quantile = 0.99 AND ValueAtQuantiles[2].Value = 7 AND MetricUnit = 'ms'"),
+        count(
+            &conn,
+            "SELECT count(*) FROM otel_metrics_gauge WHERE MetricName = 'my.gauge' AND Value = 10 AND TimeUnix = '2018-12-13 14:51:00.3'::TIMESTAMP_NS"
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM otel_metrics_histogram WHERE Count = 2 AND Sum = 2 AND BucketCounts = [1, 1] AND ExplicitBounds = [1.0] AND Min = 0 AND Max = 2"
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM otel_metrics_exponential_histogram WHERE Count = 3 AND Sum = 10 AND Scale = 0 AND ZeroCount = 1 AND PositiveOffset = 1 AND PositiveBucketCounts = [0, 2] AND NegativeBucketCounts = [] AND Max = 5"
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM otel_metrics_summary WHERE Count = 4 AND Sum = 12.5 AND ValueAtQuantiles[2].Quantile = 0.99 AND ValueAtQuantiles[2].Value = 7 AND MetricUnit = 'ms'"
+        ),
         1
     );
     run_documented_queries(&conn);
@@ -168,15 +203,28 @@ fn specification_examples_are_stored_field_by_field() {
 /// Every SQL example in the docs runs against the fixture data.
 fn run_documented_queries(conn: &duckdb::Connection) {
     for doc in ["README.md", "docs/schema.md"] {
-        let text = std::fs::read_to_string(format!("{}/../{doc}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let text =
+            std::fs::read_to_string(format!("{}/../{doc}", env!("CARGO_MANIFEST_DIR"))).unwrap();
         let mut rest = text.as_str();
         while let Some(start) = rest.find("```sql\n") {
             let block = &rest[start + 7..];
             let end = block.find("```").unwrap();
-            for sql in block[..end].split(';').map(str::trim).filter(|s| !s.is_empty()) {
-                let mut stmt = conn.prepare(sql).unwrap_or_else(|e| panic!("{doc}: {sql}\n{e}"));
-                let mut rows = stmt.query([]).unwrap_or_else(|e| panic!("{doc}: {sql}\n{e}"));
-                while rows.next().unwrap_or_else(|e| panic!("{doc}: {sql}\n{e}")).is_some() {}
+            for sql in block[..end]
+                .split(';')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+            {
+                let mut stmt = conn
+                    .prepare(sql)
+                    .unwrap_or_else(|e| panic!("{doc}: {sql}\n{e}"));
+                let mut rows = stmt
+                    .query([])
+                    .unwrap_or_else(|e| panic!("{doc}: {sql}\n{e}"));
+                while rows
+                    .next()
+                    .unwrap_or_else(|e| panic!("{doc}: {sql}\n{e}"))
+                    .is_some()
+                {}
             }
             rest = &block[end + 3..];
         }
@@ -203,7 +251,10 @@ fn json_variants_receivers_must_accept() {
     server.stop();
     let conn = open_db(&db);
     assert_eq!(
-        count(&conn, "SELECT count(*) FROM otel_traces WHERE SpanKind = 'Client' AND StatusCode = 'Error' AND StatusMessage = 'boom' AND Duration = 2000000000 AND SpanAttributes['n'] = '42' AND SpanAttributeTypes['n'] = 'int' AND SpanAttributes['b'] = 'AAEC' AND SpanAttributeTypes['b'] = 'bytes'"),
+        count(
+            &conn,
+            "SELECT count(*) FROM otel_traces WHERE SpanKind = 'Client' AND StatusCode = 'Error' AND StatusMessage = 'boom' AND Duration = 2000000000 AND SpanAttributes['n'] = '42' AND SpanAttributeTypes['n'] = 'int' AND SpanAttributes['b'] = 'AAEC' AND SpanAttributeTypes['b'] = 'bytes'"
+        ),
         1
     );
 }

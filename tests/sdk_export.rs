@@ -7,10 +7,13 @@ mod server;
 
 use std::time::{Duration, SystemTime};
 
-use opentelemetry::logs::{AnyValue as LogValue, LogRecord as _, Logger as _, LoggerProvider as _, Severity};
+use opentelemetry::logs::{
+    AnyValue as LogValue, LogRecord as _, Logger as _, LoggerProvider as _, Severity,
+};
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::{
-    Link, Span as _, SpanContext, SpanKind, Status, TraceContextExt as _, Tracer as _, TracerProvider as _,
+    Link, Span as _, SpanContext, SpanKind, Status, TraceContextExt as _, Tracer as _,
+    TracerProvider as _,
 };
 use opentelemetry::{Array, InstrumentationScope, KeyValue, StringValue, Value};
 use opentelemetry_otlp::{Protocol, WithExportConfig};
@@ -51,7 +54,11 @@ fn resource(service: &str) -> Resource {
         .build()
 }
 
-fn providers(server: &ServerProcess, transport: Transport, rt: &tokio::runtime::Runtime) -> Providers {
+fn providers(
+    server: &ServerProcess,
+    transport: Transport,
+    rt: &tokio::runtime::Runtime,
+) -> Providers {
     use opentelemetry_otlp::{LogExporter, MetricExporter, SpanExporter};
     let res = resource(transport.service());
     match transport {
@@ -62,15 +69,33 @@ fn providers(server: &ServerProcess, transport: Transport, rt: &tokio::runtime::
                 Providers {
                     traces: SdkTracerProvider::builder()
                         .with_resource(res.clone())
-                        .with_batch_exporter(SpanExporter::builder().with_tonic().with_endpoint(&url).build().unwrap())
+                        .with_batch_exporter(
+                            SpanExporter::builder()
+                                .with_tonic()
+                                .with_endpoint(&url)
+                                .build()
+                                .unwrap(),
+                        )
                         .build(),
                     logs: SdkLoggerProvider::builder()
                         .with_resource(res.clone())
-                        .with_batch_exporter(LogExporter::builder().with_tonic().with_endpoint(&url).build().unwrap())
+                        .with_batch_exporter(
+                            LogExporter::builder()
+                                .with_tonic()
+                                .with_endpoint(&url)
+                                .build()
+                                .unwrap(),
+                        )
                         .build(),
                     metrics: SdkMeterProvider::builder()
                         .with_resource(res)
-                        .with_periodic_exporter(MetricExporter::builder().with_tonic().with_endpoint(&url).build().unwrap())
+                        .with_periodic_exporter(
+                            MetricExporter::builder()
+                                .with_tonic()
+                                .with_endpoint(&url)
+                                .build()
+                                .unwrap(),
+                        )
                         .build(),
                 }
             })
@@ -150,7 +175,10 @@ fn emit(p: &Providers) -> (String, String, String, (String, String)) {
             KeyValue::new("cache.hit", false),
             KeyValue::new(
                 "tags",
-                Value::Array(Array::String(vec![StringValue::from("a"), StringValue::from("b")])),
+                Value::Array(Array::String(vec![
+                    StringValue::from("a"),
+                    StringValue::from("b"),
+                ])),
             ),
         ])
         .with_links(vec![Link::with_context(linked.clone())])
@@ -190,7 +218,11 @@ fn emit(p: &Providers) -> (String, String, String, (String, String)) {
     logger.emit(record);
 
     let meter = p.metrics.meter_with_scope(scope);
-    let counter = meter.u64_counter("http.requests").with_unit("{request}").with_description("Requests served").build();
+    let counter = meter
+        .u64_counter("http.requests")
+        .with_unit("{request}")
+        .with_description("Requests served")
+        .build();
     counter.add(3, &[KeyValue::new("route", "/items")]);
     counter.add(4, &[KeyValue::new("route", "/items")]);
     let histogram = meter.f64_histogram("http.duration").with_unit("ms").build();
@@ -219,7 +251,11 @@ fn shutdown(p: Providers) {
 fn sdk_telemetry_is_stored_field_by_field() {
     let dir = TempDir::new("sdk");
     let server = ServerProcess::start(dir.path(), &[]);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     let mut sent = Vec::new();
     for transport in [Transport::Grpc, Transport::HttpProto, Transport::HttpJson] {
         let p = providers(&server, transport, &rt);
@@ -237,7 +273,11 @@ fn sdk_telemetry_is_stored_field_by_field() {
         let svc = transport.service();
         let ctx = format!("{transport:?}; server log:\n{log}");
         let q = |sql: &str| count(&conn, &sql.replace("$SVC", svc));
-        assert_eq!(q("SELECT count(*) FROM otel_traces WHERE ServiceName = '$SVC'"), 3, "{ctx}");
+        assert_eq!(
+            q("SELECT count(*) FROM otel_traces WHERE ServiceName = '$SVC'"),
+            3,
+            "{ctx}"
+        );
 
         let row = conn
             .query_row(
@@ -312,7 +352,11 @@ fn sdk_telemetry_is_stored_field_by_field() {
             linked_span.as_str(),
             linked_trace.as_str(),
         ];
-        assert_eq!(row.map(|s| s.to_string()).to_vec(), expected.map(String::from).to_vec(), "{ctx}");
+        assert_eq!(
+            row.map(|s| s.to_string()).to_vec(),
+            expected.map(String::from).to_vec(),
+            "{ctx}"
+        );
 
         assert_eq!(
             q(&format!(
@@ -354,7 +398,9 @@ fn sdk_telemetry_is_stored_field_by_field() {
             "{ctx}"
         );
         assert_eq!(
-            q("SELECT count(*) FROM otel_metrics_gauge WHERE ServiceName = '$SVC' AND MetricName = 'queue.depth' AND Value = -5"),
+            q(
+                "SELECT count(*) FROM otel_metrics_gauge WHERE ServiceName = '$SVC' AND MetricName = 'queue.depth' AND Value = -5"
+            ),
             1,
             "{ctx}"
         );

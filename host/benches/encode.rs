@@ -18,7 +18,7 @@ fn request(spans: usize, typed: bool) -> ExportTraceServiceRequest {
             match a % 3 {
                 0 => Value::IntValue((n * 31 + a) as i64),
                 1 => Value::DoubleValue(n as f64 * 0.5),
-                _ => Value::BoolValue(n % 2 == 0),
+                _ => Value::BoolValue(n.is_multiple_of(2)),
             }
         } else {
             Value::StringValue(format!("value-{:0>14}", n + a))
@@ -35,7 +35,9 @@ fn request(spans: usize, typed: bool) -> ExportTraceServiceRequest {
             attributes: (0..10)
                 .map(|a| KeyValue {
                     key: format!("attribute.key.{a:0>6}"),
-                    value: Some(AnyValue { value: Some(value(a, n)) }),
+                    value: Some(AnyValue {
+                        value: Some(value(a, n)),
+                    }),
                     key_strindex: 0,
                 })
                 .collect(),
@@ -52,7 +54,9 @@ fn request(spans: usize, typed: bool) -> ExportTraceServiceRequest {
             resource: Some(Resource {
                 attributes: vec![KeyValue {
                     key: "service.name".into(),
-                    value: Some(AnyValue { value: Some(Value::StringValue("bench".into())) }),
+                    value: Some(AnyValue {
+                        value: Some(Value::StringValue("bench".into())),
+                    }),
                     key_strindex: 0,
                 }],
                 ..Default::default()

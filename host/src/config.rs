@@ -105,6 +105,7 @@ pub struct StoreConfig {
     pub path: PathBuf,
     pub queue_max_items: usize,
     pub commit_max_rows: usize,
+    pub checkpoint_threshold: ByteSize,
     pub duckdb_memory_limit: Option<String>,
     pub duckdb_threads: Option<u32>,
 }
@@ -115,6 +116,7 @@ impl Default for StoreConfig {
             path: PathBuf::from("sluice.duckdb"),
             queue_max_items: 262_144,
             commit_max_rows: 131_072,
+            checkpoint_threshold: ByteSize::mib(512),
             duckdb_memory_limit: None,
             duckdb_threads: None,
         }

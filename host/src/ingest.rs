@@ -27,10 +27,16 @@ pub enum IngestError {
     Unsupported(String),
     /// The queue is full; the client should retry after `retry_after`.
     #[error("the ingest queue is full ({capacity} items waiting to be committed); retry later")]
-    QueueFull { capacity: usize, retry_after: Duration },
+    QueueFull {
+        capacity: usize,
+        retry_after: Duration,
+    },
     /// The database could not take the data now; retrying may succeed.
     #[error("{message}")]
-    Unavailable { message: String, retry_after: Duration },
+    Unavailable {
+        message: String,
+        retry_after: Duration,
+    },
     /// A bug on our side; the message says where.
     #[error("internal error: {0}")]
     Internal(String),
@@ -80,7 +86,12 @@ impl Drop for Reservation {
 }
 
 impl Ingest {
-    pub fn new(writer: WriterHandle, capacity: usize, retry_after: Duration, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        writer: WriterHandle,
+        capacity: usize,
+        retry_after: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         // A semaphore holds at most usize::MAX >> 3 permits.
         let capacity = capacity.min(Semaphore::MAX_PERMITS);
         Self {
@@ -125,7 +136,11 @@ impl Ingest {
     }
 
     /// Stores a decoded request; returns once its rows are committed.
-    pub async fn export(&self, mut batch: Batch, transport: &'static str) -> Result<Accepted, IngestError> {
+    pub async fn export(
+        &self,
+        mut batch: Batch,
+        transport: &'static str,
+    ) -> Result<Accepted, IngestError> {
         let signal = batch.signal();
         let result = self.export_inner(&mut batch, signal).await;
         let outcome = match &result {
@@ -137,7 +152,11 @@ impl Ingest {
         result
     }
 
-    async fn export_inner(&self, batch: &mut Batch, signal: Signal) -> Result<Accepted, IngestError> {
+    async fn export_inner(
+        &self,
+        batch: &mut Batch,
+        signal: Signal,
+    ) -> Result<Accepted, IngestError> {
         let inner = &self.inner;
         let rejected = validate(batch);
         self.refuse(signal, "invalid", rejected.count);
@@ -184,10 +203,16 @@ impl Ingest {
                 inner
                     .metrics
                     .items_accepted
-                    .get_or_create(&SignalLabel { signal: signal.name() })
+                    .get_or_create(&SignalLabel {
+                        signal: signal.name(),
+                    })
                     .inc_by(items as u64);
                 let message = if rejected.count > 0 {
-                    format!("{} {} rejected; first: {reason}", rejected.count, signal.item())
+                    format!(
+                        "{} {} rejected; first: {reason}",
+                        rejected.count,
+                        signal.item()
+                    )
                 } else {
                     String::new()
                 };
@@ -249,14 +274,25 @@ mod tests {
 
         // Eight items wait for a commit that never comes...
         let waiting = ingest.clone();
-        let first = tokio::spawn(async move { waiting.export(Batch::Traces(request(8)), "test").await });
+        let first =
+            tokio::spawn(async move { waiting.export(Batch::Traces(request(8)), "test").await });
         while metrics.queue_items.get() < 8 {
-            assert!(!first.is_finished(), "the first export ended early: {:?}", first.await);
+            assert!(
+                !first.is_finished(),
+                "the first export ended early: {:?}",
+                first.await
+            );
             tokio::task::yield_now().await;
         }
         // ...so five more do not fit in a queue of ten.
-        let err = ingest.export(Batch::Traces(request(5)), "test").await.unwrap_err();
-        assert!(matches!(err, IngestError::QueueFull { capacity: 10, .. }), "{err:?}");
+        let err = ingest
+            .export(Batch::Traces(request(5)), "test")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, IngestError::QueueFull { capacity: 10, .. }),
+            "{err:?}"
+        );
 
         // gRPC: RESOURCE_EXHAUSTED with RetryInfo, which OTLP exporters need
         // before they retry that code.
@@ -298,6 +334,10 @@ mod tests {
         assert_eq!(metrics.queue_items.get(), 8);
         first.abort();
         let _ = first.await;
-        assert_eq!(metrics.queue_items.get(), 0, "an abandoned request frees its room");
+        assert_eq!(
+            metrics.queue_items.get(),
+            0,
+            "an abandoned request frees its room"
+        );
     }
 }

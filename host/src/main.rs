@@ -11,7 +11,11 @@ use sluice::Config;
 use sluice::config::DEFAULT_TOML;
 
 #[derive(Debug, Parser)]
-#[command(name = "sluice", version, about = "Self-hosted OpenTelemetry ingest: OTLP in, DuckDB out")]
+#[command(
+    name = "sluice",
+    version,
+    about = "Self-hosted OpenTelemetry ingest: OTLP in, DuckDB out"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -5,7 +5,9 @@
 pub mod grpc;
 pub mod http;
 
-use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
@@ -63,7 +65,8 @@ impl OtlpSignal for Metrics {
     const SIGNAL: Signal = Signal::Metrics;
     const HTTP_PATH: &'static str = "/v1/metrics";
     const GRPC_SERVICE: &'static str = "opentelemetry.proto.collector.metrics.v1.MetricsService";
-    const GRPC_PATH: &'static str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
+    const GRPC_PATH: &'static str =
+        "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
     fn batch(req: Self::Request) -> Batch {
         Batch::Metrics(req)
     }

@@ -57,10 +57,12 @@ impl Server {
     pub async fn start(config: &Config) -> Result<Self, ServerError> {
         let metrics = Arc::new(Metrics::new(config.store.queue_max_items));
         let store_config = config.store.clone();
-        let conn = tokio::task::spawn_blocking(move || store::open(&store_config.path, &store_config))
-            .await
-            .expect("opening the store does not panic")?;
-        let writer = Writer::start(conn, config.store.commit_max_rows, metrics.clone()).map_err(StoreError::Thread)?;
+        let conn =
+            tokio::task::spawn_blocking(move || store::open(&store_config.path, &store_config))
+                .await
+                .expect("opening the store does not panic")?;
+        let writer = Writer::start(conn, config.store.commit_max_rows, metrics.clone())
+            .map_err(StoreError::Thread)?;
         let r = &config.receivers;
         let ingest = Ingest::new(
             writer.handle(),
@@ -73,7 +75,9 @@ impl Server {
 
         let grpc_addr = if r.grpc.enabled {
             let listener = bind("OTLP/gRPC", r.grpc.addr).await?;
-            let addr = listener.local_addr().expect("a bound socket has an address");
+            let addr = listener
+                .local_addr()
+                .expect("a bound socket has an address");
             let max = r.max_decompressed_size.as_usize();
             let router = tonic::transport::Server::builder()
                 .add_service(OtlpGrpcService::<Traces>::new(ingest.clone(), max))
@@ -82,7 +86,10 @@ impl Server {
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
             let shutdown = cancel.clone().cancelled_owned();
             receivers.push(tokio::spawn(async move {
-                if let Err(e) = router.serve_with_incoming_shutdown(incoming, shutdown).await {
+                if let Err(e) = router
+                    .serve_with_incoming_shutdown(incoming, shutdown)
+                    .await
+                {
                     tracing::error!(error = %e, "OTLP/gRPC receiver failed");
                 }
             }));
@@ -93,7 +100,9 @@ impl Server {
 
         let http_addr = if r.http.enabled {
             let listener = bind("OTLP/HTTP", r.http.addr).await?;
-            let addr = listener.local_addr().expect("a bound socket has an address");
+            let addr = listener
+                .local_addr()
+                .expect("a bound socket has an address");
             let limits = BodyLimits {
                 max_request: r.max_request_size.as_usize(),
                 max_decompressed: r.max_decompressed_size.as_usize(),
@@ -101,7 +110,10 @@ impl Server {
             let app = http::router(ingest.clone(), limits);
             let shutdown = cancel.clone().cancelled_owned();
             receivers.push(tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+                if let Err(e) = axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                {
                     tracing::error!(error = %e, "OTLP/HTTP receiver failed");
                 }
             }));
@@ -113,14 +125,19 @@ impl Server {
 
         let ready = Arc::new(AtomicBool::new(false));
         let listener = bind("API", config.api.addr).await?;
-        let api_addr = listener.local_addr().expect("a bound socket has an address");
+        let api_addr = listener
+            .local_addr()
+            .expect("a bound socket has an address");
         let app = api::router(ApiState {
             metrics,
             ready: ready.clone(),
         });
         let shutdown = cancel.clone().cancelled_owned();
         let api = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
                 tracing::error!(error = %e, "API listener failed");
             }
         });

@@ -107,9 +107,11 @@ pub trait ExportResponse: prost::Message + serde::Serialize + Default {
 impl ExportResponse for ExportTraceServiceResponse {
     fn from_accepted(a: &Accepted) -> Self {
         Self {
-            partial_success: (a.rejected > 0 || !a.message.is_empty()).then(|| ExportTracePartialSuccess {
-                rejected_spans: i64::try_from(a.rejected).unwrap_or(i64::MAX),
-                error_message: a.message.clone(),
+            partial_success: (a.rejected > 0 || !a.message.is_empty()).then(|| {
+                ExportTracePartialSuccess {
+                    rejected_spans: i64::try_from(a.rejected).unwrap_or(i64::MAX),
+                    error_message: a.message.clone(),
+                }
             }),
         }
     }
@@ -118,9 +120,11 @@ impl ExportResponse for ExportTraceServiceResponse {
 impl ExportResponse for ExportLogsServiceResponse {
     fn from_accepted(a: &Accepted) -> Self {
         Self {
-            partial_success: (a.rejected > 0 || !a.message.is_empty()).then(|| ExportLogsPartialSuccess {
-                rejected_log_records: i64::try_from(a.rejected).unwrap_or(i64::MAX),
-                error_message: a.message.clone(),
+            partial_success: (a.rejected > 0 || !a.message.is_empty()).then(|| {
+                ExportLogsPartialSuccess {
+                    rejected_log_records: i64::try_from(a.rejected).unwrap_or(i64::MAX),
+                    error_message: a.message.clone(),
+                }
             }),
         }
     }
@@ -129,9 +133,11 @@ impl ExportResponse for ExportLogsServiceResponse {
 impl ExportResponse for ExportMetricsServiceResponse {
     fn from_accepted(a: &Accepted) -> Self {
         Self {
-            partial_success: (a.rejected > 0 || !a.message.is_empty()).then(|| ExportMetricsPartialSuccess {
-                rejected_data_points: i64::try_from(a.rejected).unwrap_or(i64::MAX),
-                error_message: a.message.clone(),
+            partial_success: (a.rejected > 0 || !a.message.is_empty()).then(|| {
+                ExportMetricsPartialSuccess {
+                    rejected_data_points: i64::try_from(a.rejected).unwrap_or(i64::MAX),
+                    error_message: a.message.clone(),
+                }
             }),
         }
     }

@@ -32,7 +32,10 @@ pub enum StoreError {
 }
 
 /// Opens (or creates) the database file and makes sure every table exists.
-pub fn open(path: &Path, options: &crate::config::StoreConfig) -> Result<duckdb::Connection, StoreError> {
+pub fn open(
+    path: &Path,
+    options: &crate::config::StoreConfig,
+) -> Result<duckdb::Connection, StoreError> {
     let open_err = |source| StoreError::Open {
         path: path.display().to_string(),
         source,
@@ -45,6 +48,11 @@ pub fn open(path: &Path, options: &crate::config::StoreConfig) -> Result<duckdb:
         config = config.threads(i64::from(threads)).map_err(open_err)?;
     }
     let conn = duckdb::Connection::open_with_flags(path, config).map_err(open_err)?;
+    conn.execute_batch(&format!(
+        "SET checkpoint_threshold = '{}B'",
+        options.checkpoint_threshold.bytes()
+    ))
+    .map_err(open_err)?;
     create_tables(&conn)?;
     Ok(conn)
 }

@@ -59,7 +59,8 @@ impl Metrics {
             commit_errors: Counter::default(),
             registry: Registry::default(),
         };
-        m.queue_capacity.set(i64::try_from(queue_capacity).unwrap_or(i64::MAX));
+        m.queue_capacity
+            .set(i64::try_from(queue_capacity).unwrap_or(i64::MAX));
         registry.register(
             "requests",
             "OTLP export requests by transport, signal and outcome",

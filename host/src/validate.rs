@@ -41,7 +41,11 @@ pub fn validate(batch: &mut Batch) -> Rejected {
     let mut rejected = Rejected::default();
     match batch {
         Batch::Traces(req) => {
-            for ss in req.resource_spans.iter_mut().flat_map(|rs| &mut rs.scope_spans) {
+            for ss in req
+                .resource_spans
+                .iter_mut()
+                .flat_map(|rs| &mut rs.scope_spans)
+            {
                 ss.spans.retain(|span| {
                     let check = || -> Result<(), String> {
                         check_id(&span.trace_id, 16, false, "span trace_id")?;
@@ -64,7 +68,11 @@ pub fn validate(batch: &mut Batch) -> Rejected {
             }
         }
         Batch::Logs(req) => {
-            for sl in req.resource_logs.iter_mut().flat_map(|rl| &mut rl.scope_logs) {
+            for sl in req
+                .resource_logs
+                .iter_mut()
+                .flat_map(|rl| &mut rl.scope_logs)
+            {
                 sl.log_records.retain(|r| {
                     let check = check_id(&r.trace_id, 16, true, "log record trace_id")
                         .and_then(|()| check_id(&r.span_id, 8, true, "log record span_id"));

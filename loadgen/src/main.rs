@@ -11,8 +11,12 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use bytes::{BufMut, Bytes};
 use clap::Parser;
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
-use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value::Value};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::{
+    AnyValue, InstrumentationScope, KeyValue, any_value::Value,
+};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span::Event};
 use prost::Message;
@@ -48,7 +52,9 @@ struct Args {
 fn attr(key: String, value: String) -> KeyValue {
     KeyValue {
         key,
-        value: Some(AnyValue { value: Some(Value::StringValue(value)) }),
+        value: Some(AnyValue {
+            value: Some(Value::StringValue(value)),
+        }),
         key_strindex: 0,
     }
 }
@@ -73,12 +79,23 @@ fn request(variant: usize, batch: usize) -> ExportTraceServiceRequest {
             Span {
                 trace_id: trace_id.to_vec(),
                 span_id: (n + 1).to_be_bytes().to_vec(),
-                parent_span_id: if i % 8 == 0 { vec![] } else { (n).to_be_bytes().to_vec() },
+                parent_span_id: if i % 8 == 0 {
+                    vec![]
+                } else {
+                    (n).to_be_bytes().to_vec()
+                },
                 name: format!("GET /api/v1/items/{}", i % 16),
                 kind: 2,
                 start_time_unix_nano: start,
                 end_time_unix_nano: start + 1_500_000 + (i as u64 % 100) * 10_000,
-                attributes: (0..10).map(|a| attr(twenty("attribute.key.", a), twenty("value-", n as usize + a))).collect(),
+                attributes: (0..10)
+                    .map(|a| {
+                        attr(
+                            twenty("attribute.key.", a),
+                            twenty("value-", n as usize + a),
+                        )
+                    })
+                    .collect(),
                 events: (0..2)
                     .map(|e| Event {
                         time_unix_nano: start + 1000 * e,
@@ -185,7 +202,11 @@ async fn main() -> anyhow::Result<()> {
         args.batch,
         bodies[0].len(),
         args.duration,
-        if args.rate == 0 { "max".to_string() } else { format!("{} spans/s", args.rate) }
+        if args.rate == 0 {
+            "max".to_string()
+        } else {
+            format!("{} spans/s", args.rate)
+        }
     );
     let totals = Arc::new(Totals::default());
     let deadline = Instant::now() + Duration::from_secs(args.duration);
@@ -226,14 +247,19 @@ async fn main() -> anyhow::Result<()> {
                     continue;
                 }
                 let sent = Instant::now();
-                let result = grpc.unary(tonic::Request::new(body), path.clone(), RawCodec).await;
+                let result = grpc
+                    .unary(tonic::Request::new(body), path.clone(), RawCodec)
+                    .await;
                 match result {
                     Ok(_) => {
                         latencies.push(sent.elapsed());
                         totals.spans_ok.fetch_add(batch, Ordering::Relaxed);
                         totals.requests_ok.fetch_add(1, Ordering::Relaxed);
                     }
-                    Err(s) if s.code() == tonic::Code::ResourceExhausted || s.code() == tonic::Code::Unavailable => {
+                    Err(s)
+                        if s.code() == tonic::Code::ResourceExhausted
+                            || s.code() == tonic::Code::Unavailable =>
+                    {
                         totals.refused.fetch_add(1, Ordering::Relaxed);
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
@@ -268,7 +294,10 @@ async fn main() -> anyhow::Result<()> {
     println!("requests_ok={}", totals.requests_ok.load(Ordering::Relaxed));
     println!("latency_p50_ms={:.1}", pct(0.50));
     println!("latency_p99_ms={:.1}", pct(0.99));
-    println!("refused_requests={}", totals.refused.load(Ordering::Relaxed));
+    println!(
+        "refused_requests={}",
+        totals.refused.load(Ordering::Relaxed)
+    );
     println!("failed_requests={}", totals.failed.load(Ordering::Relaxed));
     if let Some(pid) = args.server_pid {
         match peak_rss_kib(pid) {

@@ -4,7 +4,9 @@
 #![allow(dead_code)]
 
 use bytes::{BufMut, Bytes};
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
@@ -21,7 +23,9 @@ pub fn span(trace_id: Vec<u8>, span_id: Vec<u8>, name: &str) -> Span {
         end_time_unix_nano: 1_700_000_000_250_000_000,
         attributes: vec![KeyValue {
             key: "http.route".into(),
-            value: Some(AnyValue { value: Some(Value::StringValue("/items/{id}".into())) }),
+            value: Some(AnyValue {
+                value: Some(Value::StringValue("/items/{id}".into())),
+            }),
             key_strindex: 0,
         }],
         ..Default::default()
@@ -41,7 +45,9 @@ pub fn traces(service: &str, spans: Vec<Span>) -> ExportTraceServiceRequest {
             resource: Some(Resource {
                 attributes: vec![KeyValue {
                     key: "service.name".into(),
-                    value: Some(AnyValue { value: Some(Value::StringValue(service.into())) }),
+                    value: Some(AnyValue {
+                        value: Some(Value::StringValue(service.into())),
+                    }),
                     key_strindex: 0,
                 }],
                 ..Default::default()
@@ -91,7 +97,11 @@ impl Decoder for RawCodec {
 }
 
 /// Sends `body` as a trace Export call, optionally gzip-compressed.
-pub async fn grpc_export_raw(url: &str, body: Vec<u8>, gzip: bool) -> Result<ExportTraceServiceResponse, tonic::Status> {
+pub async fn grpc_export_raw(
+    url: &str,
+    body: Vec<u8>,
+    gzip: bool,
+) -> Result<ExportTraceServiceResponse, tonic::Status> {
     let channel = tonic::transport::Channel::from_shared(url.to_string())
         .unwrap()
         .connect()
@@ -99,10 +109,14 @@ pub async fn grpc_export_raw(url: &str, body: Vec<u8>, gzip: bool) -> Result<Exp
         .unwrap();
     let mut grpc = tonic::client::Grpc::new(channel);
     if gzip {
-        grpc = grpc.send_compressed(CompressionEncoding::Gzip).accept_compressed(CompressionEncoding::Gzip);
+        grpc = grpc
+            .send_compressed(CompressionEncoding::Gzip)
+            .accept_compressed(CompressionEncoding::Gzip);
     }
     grpc.ready().await.unwrap();
-    let path = http::uri::PathAndQuery::from_static("/opentelemetry.proto.collector.trace.v1.TraceService/Export");
+    let path = http::uri::PathAndQuery::from_static(
+        "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+    );
     grpc.unary(tonic::Request::new(Bytes::from(body)), path, RawCodec)
         .await
         .map(|r| r.into_inner())

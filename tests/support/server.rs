@@ -20,7 +20,8 @@ impl TempDir {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_nanos();
-        let dir = std::env::temp_dir().join(format!("sluice-test-{name}-{}-{nanos}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("sluice-test-{name}-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         Self(dir)
     }
@@ -53,7 +54,14 @@ impl ServerProcess {
             .arg("serve")
             .arg("--db")
             .arg(&db)
-            .args(["--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0"])
+            .args([
+                "--grpc-addr",
+                "127.0.0.1:0",
+                "--http-addr",
+                "127.0.0.1:0",
+                "--api-addr",
+                "127.0.0.1:0",
+            ])
             .args(extra)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -78,7 +86,10 @@ impl ServerProcess {
             Ok(line) => line,
             Err(_) => {
                 let _ = child.kill();
-                panic!("server did not start; log:\n{}", log.lock().unwrap().join("\n"));
+                panic!(
+                    "server did not start; log:\n{}",
+                    log.lock().unwrap().join("\n")
+                );
             }
         };
         let field = |name: &str| -> SocketAddr {
@@ -123,7 +134,11 @@ impl ServerProcess {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = child.try_wait().unwrap() {
-                assert!(status.success(), "server exited with {status}; log:\n{}", self.log());
+                assert!(
+                    status.success(),
+                    "server exited with {status}; log:\n{}",
+                    self.log()
+                );
                 return;
             }
             if Instant::now() > deadline {
@@ -157,5 +172,6 @@ pub fn open_db(path: &Path) -> duckdb::Connection {
 }
 
 pub fn count(conn: &duckdb::Connection, sql: &str) -> i64 {
-    conn.query_row(sql, [], |r| r.get(0)).unwrap_or_else(|e| panic!("{sql}: {e}"))
+    conn.query_row(sql, [], |r| r.get(0))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }

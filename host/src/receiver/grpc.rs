@@ -56,7 +56,9 @@ impl<S: OtlpSignal> NamedService for OtlpGrpcService<S> {
     const NAME: &'static str = S::GRPC_SERVICE;
 }
 
-impl<S: OtlpSignal> tower_service::Service<http::Request<tonic::body::Body>> for OtlpGrpcService<S> {
+impl<S: OtlpSignal> tower_service::Service<http::Request<tonic::body::Body>>
+    for OtlpGrpcService<S>
+{
     type Response = http::Response<tonic::body::Body>;
     type Error = Infallible;
     type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
@@ -69,7 +71,10 @@ impl<S: OtlpSignal> tower_service::Service<http::Request<tonic::body::Body>> for
         let this = self.clone();
         Box::pin(async move {
             if req.uri().path() != S::GRPC_PATH {
-                return Ok(Status::unimplemented(format!("unknown method {}", req.uri().path())).into_http());
+                return Ok(
+                    Status::unimplemented(format!("unknown method {}", req.uri().path()))
+                        .into_http(),
+                );
             }
             let mut encodings = EnabledCompressionEncodings::default();
             encodings.enable(CompressionEncoding::Gzip);
@@ -156,7 +161,10 @@ impl<S: OtlpSignal> Decoder for OtlpCodec<S> {
     fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<S::Request>, Status> {
         S::Request::decode(buf).map(Some).map_err(|e| {
             self.ingest.record_request("grpc", S::SIGNAL, "invalid");
-            Status::invalid_argument(format!("malformed OTLP protobuf {} request: {e}", S::SIGNAL.name()))
+            Status::invalid_argument(format!(
+                "malformed OTLP protobuf {} request: {e}",
+                S::SIGNAL.name()
+            ))
         })
     }
 }

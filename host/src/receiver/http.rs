@@ -59,7 +59,11 @@ impl Encoding {
     }
 }
 
-async fn export<S: OtlpSignal>(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Response {
+async fn export<S: OtlpSignal>(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     // Errors before we know the encoding are answered in protobuf, the
     // OTLP/HTTP default.
     let encoding = match request_encoding(&headers) {
@@ -82,7 +86,12 @@ async fn export<S: OtlpSignal>(State(state): State<HttpState>, headers: HeaderMa
                 Encoding::Protobuf => response.encode_to_vec(),
                 Encoding::Json => serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec()),
             };
-            (StatusCode::OK, [(header::CONTENT_TYPE, encoding.content_type())], body).into_response()
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, encoding.content_type())],
+                body,
+            )
+                .into_response()
         }
         Err(e) => error_response(encoding, &e),
     }
@@ -101,7 +110,12 @@ fn request_encoding(headers: &HeaderMap) -> Result<Encoding, IngestError> {
         )));
     };
     let ct = ct.to_str().unwrap_or("");
-    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match essence.as_str() {
         PROTOBUF => Ok(Encoding::Protobuf),
         JSON => Ok(Encoding::Json),
@@ -113,8 +127,15 @@ fn request_encoding(headers: &HeaderMap) -> Result<Encoding, IngestError> {
 
 /// Reads the body within `max_request` bytes, then inflates it within
 /// `max_decompressed` bytes; neither step allocates past its limit.
-async fn read_body(headers: &HeaderMap, body: Body, limits: BodyLimits) -> Result<Bytes, IngestError> {
-    let gzip = match headers.get(header::CONTENT_ENCODING).map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase()) {
+async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limits: BodyLimits,
+) -> Result<Bytes, IngestError> {
+    let gzip = match headers
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
+    {
         None => false,
         Some(e) if e.is_empty() || e == "identity" => false,
         Some(e) if e == "gzip" => true,
@@ -132,7 +153,11 @@ async fn read_body(headers: &HeaderMap, body: Body, limits: BodyLimits) -> Resul
                 limits.max_request
             )));
         }
-        Err(e) => return Err(IngestError::Invalid(format!("reading the request body failed: {e}"))),
+        Err(e) => {
+            return Err(IngestError::Invalid(format!(
+                "reading the request body failed: {e}"
+            )));
+        }
     };
     if !gzip {
         return Ok(raw);
@@ -154,10 +179,16 @@ async fn read_body(headers: &HeaderMap, body: Body, limits: BodyLimits) -> Resul
 fn decode<S: OtlpSignal>(encoding: Encoding, bytes: &[u8]) -> Result<S::Request, IngestError> {
     match encoding {
         Encoding::Protobuf => S::Request::decode(bytes).map_err(|e| {
-            IngestError::Invalid(format!("malformed OTLP protobuf {} request: {e}", S::SIGNAL.name()))
+            IngestError::Invalid(format!(
+                "malformed OTLP protobuf {} request: {e}",
+                S::SIGNAL.name()
+            ))
         }),
         Encoding::Json => serde_json::from_slice(bytes).map_err(|e| {
-            IngestError::Invalid(format!("malformed OTLP/JSON {} request: {e}", S::SIGNAL.name()))
+            IngestError::Invalid(format!(
+                "malformed OTLP/JSON {} request: {e}",
+                S::SIGNAL.name()
+            ))
         }),
     }
 }
@@ -177,14 +208,26 @@ fn error_response(encoding: Encoding, e: &IngestError) -> Response {
     let (status, grpc_code, retry_after) = match e {
         IngestError::Invalid(_) => (StatusCode::BAD_REQUEST, tonic::Code::InvalidArgument, None),
         IngestError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, tonic::Code::OutOfRange, None),
-        IngestError::Unsupported(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, tonic::Code::InvalidArgument, None),
-        IngestError::QueueFull { retry_after, .. } => {
-            (StatusCode::TOO_MANY_REQUESTS, tonic::Code::ResourceExhausted, Some(*retry_after))
-        }
-        IngestError::Unavailable { retry_after, .. } => {
-            (StatusCode::SERVICE_UNAVAILABLE, tonic::Code::Unavailable, Some(*retry_after))
-        }
-        IngestError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, tonic::Code::Internal, None),
+        IngestError::Unsupported(_) => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            tonic::Code::InvalidArgument,
+            None,
+        ),
+        IngestError::QueueFull { retry_after, .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            tonic::Code::ResourceExhausted,
+            Some(*retry_after),
+        ),
+        IngestError::Unavailable { retry_after, .. } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            tonic::Code::Unavailable,
+            Some(*retry_after),
+        ),
+        IngestError::Internal(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            tonic::Code::Internal,
+            None,
+        ),
     };
     let rpc = RpcStatus {
         code: grpc_code as i32,
@@ -192,9 +235,16 @@ fn error_response(encoding: Encoding, e: &IngestError) -> Response {
     };
     let body = match encoding {
         Encoding::Protobuf => rpc.encode_to_vec(),
-        Encoding::Json => serde_json::json!({ "code": rpc.code, "message": rpc.message }).to_string().into_bytes(),
+        Encoding::Json => serde_json::json!({ "code": rpc.code, "message": rpc.message })
+            .to_string()
+            .into_bytes(),
     };
-    let mut response = (status, [(header::CONTENT_TYPE, encoding.content_type())], body).into_response();
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, encoding.content_type())],
+        body,
+    )
+        .into_response();
     if let Some(after) = retry_after {
         let secs = after.as_secs().max(1).to_string();
         if let Ok(v) = HeaderValue::from_str(&secs) {

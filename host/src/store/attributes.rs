@@ -45,7 +45,9 @@ pub fn write_value(out: &mut String, value: Option<&Value>) {
             let _ = write!(out, "{i}");
         }
         Some(Value::DoubleValue(d)) => write_double(out, *d),
-        Some(Value::BytesValue(b)) => base64::engine::general_purpose::STANDARD.encode_string(b, out),
+        Some(Value::BytesValue(b)) => {
+            base64::engine::general_purpose::STANDARD.encode_string(b, out)
+        }
         Some(v @ (Value::ArrayValue(_) | Value::KvlistValue(_))) => {
             out.push_str(&to_json(Some(v)).to_string())
         }
@@ -84,13 +86,12 @@ pub fn to_json(value: Option<&Value>) -> serde_json::Value {
         Some(Value::DoubleValue(d)) => {
             serde_json::Number::from_f64(*d).map_or_else(|| J::String(d.to_string()), J::Number)
         }
-        Some(Value::BytesValue(b)) => J::String(base64::engine::general_purpose::STANDARD.encode(b)),
-        Some(Value::ArrayValue(a)) => J::Array(
-            a.values
-                .iter()
-                .map(|v| to_json(v.value.as_ref()))
-                .collect(),
-        ),
+        Some(Value::BytesValue(b)) => {
+            J::String(base64::engine::general_purpose::STANDARD.encode(b))
+        }
+        Some(Value::ArrayValue(a)) => {
+            J::Array(a.values.iter().map(|v| to_json(v.value.as_ref())).collect())
+        }
         Some(Value::KvlistValue(kv)) => J::Object(
             kv.values
                 .iter()
@@ -129,9 +130,18 @@ mod tests {
         assert_eq!(value_string(Some(&any(Value::IntValue(-42)))), "-42");
         assert_eq!(value_string(Some(&any(Value::BoolValue(true)))), "true");
         assert_eq!(value_string(Some(&any(Value::DoubleValue(0.5)))), "0.5");
-        assert_eq!(value_string(Some(&any(Value::DoubleValue(1e21)))), "1000000000000000000000");
-        assert_eq!(value_string(Some(&any(Value::DoubleValue(f64::NEG_INFINITY)))), "-Infinity");
-        assert_eq!(value_string(Some(&any(Value::BytesValue(vec![0, 1, 2])))), "AAEC");
+        assert_eq!(
+            value_string(Some(&any(Value::DoubleValue(1e21)))),
+            "1000000000000000000000"
+        );
+        assert_eq!(
+            value_string(Some(&any(Value::DoubleValue(f64::NEG_INFINITY)))),
+            "-Infinity"
+        );
+        assert_eq!(
+            value_string(Some(&any(Value::BytesValue(vec![0, 1, 2])))),
+            "AAEC"
+        );
         assert_eq!(value_string(None), "");
     }
 
@@ -148,5 +158,4 @@ mod tests {
         });
         assert_eq!(value_string(Some(&any(nested))), r#"{"a":[1,"x"]}"#);
     }
-
 }

@@ -8,9 +8,7 @@ mod traces;
 
 use std::sync::Arc;
 
-use duckdb::arrow::array::{
-    ArrayRef, ListArray, MapBuilder, StringBuilder, StructArray,
-};
+use duckdb::arrow::array::{ArrayRef, ListArray, MapBuilder, StringBuilder, StructArray};
 use duckdb::arrow::buffer::OffsetBuffer;
 use duckdb::arrow::datatypes::DataType;
 use duckdb::arrow::error::ArrowError;
@@ -86,7 +84,10 @@ impl AttrsBuilder {
     }
 
     pub fn finish(&mut self) -> (ArrayRef, ArrayRef) {
-        (Arc::new(self.values.finish()), Arc::new(self.types.finish()))
+        (
+            Arc::new(self.values.finish()),
+            Arc::new(self.types.finish()),
+        )
     }
 }
 
@@ -140,7 +141,9 @@ impl ListOffsets {
         children: Vec<ArrayRef>,
     ) -> Result<ArrayRef, ArrowError> {
         let DataType::List(item) = list_type else {
-            return Err(ArrowError::SchemaError(format!("{list_type} is not a list")));
+            return Err(ArrowError::SchemaError(format!(
+                "{list_type} is not a list"
+            )));
         };
         let DataType::Struct(fields) = item.data_type() else {
             return Err(ArrowError::SchemaError(format!("{item} is not a struct")));
@@ -177,7 +180,6 @@ pub(crate) fn record_batch(
     Ok(TableRows { table, batch })
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,21 +189,33 @@ mod tests {
     fn duplicate_keys_keep_the_last() {
         let kv = |k: &str, v: i64| KeyValue {
             key: k.into(),
-            value: Some(AnyValue { value: Some(Value::IntValue(v)) }),
+            value: Some(AnyValue {
+                value: Some(Value::IntValue(v)),
+            }),
             key_strindex: 0,
         };
         let kept = |attrs: &[KeyValue]| -> Vec<String> {
             let mut b = AttrsBuilder::new();
             b.append(attrs).unwrap();
             let (values, _) = b.finish();
-            let map = values.as_any().downcast_ref::<duckdb::arrow::array::MapArray>().unwrap();
+            let map = values
+                .as_any()
+                .downcast_ref::<duckdb::arrow::array::MapArray>()
+                .unwrap();
             let entries = map.value(0);
-            let vals = entries.column(1).as_any().downcast_ref::<duckdb::arrow::array::StringArray>().unwrap();
+            let vals = entries
+                .column(1)
+                .as_any()
+                .downcast_ref::<duckdb::arrow::array::StringArray>()
+                .unwrap();
             vals.iter().map(|v| v.unwrap().to_string()).collect()
         };
         assert_eq!(kept(&[kv("a", 1), kv("b", 2), kv("a", 3)]), ["2", "3"]);
         let many: Vec<KeyValue> = (0..40).map(|i| kv(&format!("k{}", i % 20), i)).collect();
-        assert_eq!(kept(&many), (20..40).map(|i| i.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            kept(&many),
+            (20..40).map(|i| i.to_string()).collect::<Vec<_>>()
+        );
     }
 
     #[test]

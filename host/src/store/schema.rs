@@ -221,11 +221,21 @@ mod tests {
     /// cannot fall behind the code.
     #[test]
     fn every_table_and_column_is_documented() {
-        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/schema.md")).unwrap();
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/schema.md"))
+                .unwrap();
         for table in TABLES.iter() {
-            assert!(doc.contains(&format!("# {}\n", table.name)), "table {} undocumented", table.name);
+            assert!(
+                doc.contains(&format!("# {}\n", table.name)),
+                "table {} undocumented",
+                table.name
+            );
             for name in column_names(table) {
-                assert!(doc.contains(&format!("`{name}`")), "column {}.{name} undocumented", table.name);
+                assert!(
+                    doc.contains(&format!("`{name}`")),
+                    "column {}.{name} undocumented",
+                    table.name
+                );
             }
         }
     }

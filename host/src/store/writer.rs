@@ -56,7 +56,8 @@ impl std::fmt::Debug for Message {
 impl WriterHandle {
     /// Queues a job; the outcome arrives on the job's `done` channel.
     pub fn submit(&self, job: WriteJob) {
-        if let Err(mpsc::error::SendError(Message::Write(job))) = self.tx.send(Message::Write(job)) {
+        if let Err(mpsc::error::SendError(Message::Write(job))) = self.tx.send(Message::Write(job))
+        {
             let _ = job.done.send(Err(CommitError::ShuttingDown));
         }
     }
@@ -80,7 +81,11 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn start(conn: Connection, max_group_rows: usize, metrics: Arc<Metrics>) -> Result<Self, std::io::Error> {
+    pub fn start(
+        conn: Connection,
+        max_group_rows: usize,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, std::io::Error> {
         let (tx, rx) = mpsc::unbounded_channel();
         let thread = std::thread::Builder::new()
             .name("sluice-writer".into())
@@ -98,15 +103,20 @@ impl Writer {
     /// Commits everything already queued, checkpoints and closes the file.
     pub fn shutdown(mut self) {
         let _ = self.handle.tx.send(Message::Shutdown);
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                tracing::error!("the writer thread panicked");
-            }
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the writer thread panicked");
         }
     }
 }
 
-fn run(conn: Connection, mut rx: mpsc::UnboundedReceiver<Message>, max_group_rows: usize, metrics: &Metrics) {
+fn run(
+    conn: Connection,
+    mut rx: mpsc::UnboundedReceiver<Message>,
+    max_group_rows: usize,
+    metrics: &Metrics,
+) {
     let mut stopping = false;
     while !stopping {
         let first = match rx.blocking_recv() {
@@ -159,7 +169,9 @@ fn job_rows(job: &WriteJob) -> usize {
 fn commit_group(conn: &Connection, group: Vec<WriteJob>, metrics: &Metrics) {
     let started = Instant::now();
     let result = write(conn, group.iter().flat_map(|j| j.rows.iter()));
-    metrics.commit_duration.observe(started.elapsed().as_secs_f64());
+    metrics
+        .commit_duration
+        .observe(started.elapsed().as_secs_f64());
     match result {
         Ok(()) => {
             for job in group {

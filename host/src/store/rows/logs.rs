@@ -9,7 +9,7 @@ use duckdb::arrow::error::ArrowError;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 
-use super::{AttrsBuilder, append_hex, TableRows, record_batch, service_name, ts};
+use super::{AttrsBuilder, TableRows, append_hex, record_batch, service_name, ts};
 use crate::store::attributes;
 use crate::store::schema::LOGS;
 
@@ -19,10 +19,10 @@ pub fn encode_logs(req: &ExportLogsServiceRequest) -> Result<Vec<TableRows>, Arr
         let res_attrs = rl.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
         let service = service_name(res_attrs);
         for sl in &rl.scope_logs {
-            let (scope_name, scope_version, scope_attrs) = sl
-                .scope
-                .as_ref()
-                .map_or(("", "", &[][..]), |s| (&s.name[..], &s.version[..], &s.attributes[..]));
+            let (scope_name, scope_version, scope_attrs) =
+                sl.scope.as_ref().map_or(("", "", &[][..]), |s| {
+                    (&s.name[..], &s.version[..], &s.attributes[..])
+                });
             for record in &sl.log_records {
                 b.resource_schema_url.append_value(&rl.schema_url);
                 b.resource_attrs.append(res_attrs)?;

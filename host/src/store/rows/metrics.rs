@@ -16,7 +16,9 @@ use opentelemetry_proto::tonic::metrics::v1::{
     number_data_point,
 };
 
-use super::{AttrsBuilder, append_hex, ListOffsets, TableRows, column_type, record_batch, service_name, ts};
+use super::{
+    AttrsBuilder, ListOffsets, TableRows, append_hex, column_type, record_batch, service_name, ts,
+};
 use crate::store::schema::{EXP_HISTOGRAM, GAUGE, HISTOGRAM, SUM, SUMMARY};
 
 pub fn encode_metrics(req: &ExportMetricsServiceRequest) -> Result<Vec<TableRows>, ArrowError> {
@@ -41,19 +43,43 @@ pub fn encode_metrics(req: &ExportMetricsServiceRequest) -> Result<Vec<TableRows
                 match &metric.data {
                     Some(Data::Gauge(g)) => {
                         for p in &g.data_points {
-                            gauge.0.append(&ctx, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, p.flags, &p.exemplars)?;
+                            gauge.0.append(
+                                &ctx,
+                                &p.attributes,
+                                p.start_time_unix_nano,
+                                p.time_unix_nano,
+                                p.flags,
+                                &p.exemplars,
+                            )?;
                             gauge.1.append(p.value.as_ref(), None);
                         }
                     }
                     Some(Data::Sum(s)) => {
                         for p in &s.data_points {
-                            sum.0.append(&ctx, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, p.flags, &p.exemplars)?;
-                            sum.1.append(p.value.as_ref(), Some((s.aggregation_temporality, s.is_monotonic)));
+                            sum.0.append(
+                                &ctx,
+                                &p.attributes,
+                                p.start_time_unix_nano,
+                                p.time_unix_nano,
+                                p.flags,
+                                &p.exemplars,
+                            )?;
+                            sum.1.append(
+                                p.value.as_ref(),
+                                Some((s.aggregation_temporality, s.is_monotonic)),
+                            );
                         }
                     }
                     Some(Data::Histogram(h)) => {
                         for p in &h.data_points {
-                            hist.0.append(&ctx, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, p.flags, &p.exemplars)?;
+                            hist.0.append(
+                                &ctx,
+                                &p.attributes,
+                                p.start_time_unix_nano,
+                                p.time_unix_nano,
+                                p.flags,
+                                &p.exemplars,
+                            )?;
                             let v = &mut hist.1;
                             v.count.append_value(p.count);
                             v.sum.append_option(p.sum);
@@ -68,14 +94,29 @@ pub fn encode_metrics(req: &ExportMetricsServiceRequest) -> Result<Vec<TableRows
                     }
                     Some(Data::ExponentialHistogram(h)) => {
                         for p in &h.data_points {
-                            exp.0.append(&ctx, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, p.flags, &p.exemplars)?;
+                            exp.0.append(
+                                &ctx,
+                                &p.attributes,
+                                p.start_time_unix_nano,
+                                p.time_unix_nano,
+                                p.flags,
+                                &p.exemplars,
+                            )?;
                             let v = &mut exp.1;
                             v.count.append_value(p.count);
                             v.sum.append_option(p.sum);
                             v.scale.append_value(p.scale);
                             v.zero_count.append_value(p.zero_count);
-                            append_buckets(&mut v.positive_offset, &mut v.positive_counts, p.positive.as_ref());
-                            append_buckets(&mut v.negative_offset, &mut v.negative_counts, p.negative.as_ref());
+                            append_buckets(
+                                &mut v.positive_offset,
+                                &mut v.positive_counts,
+                                p.positive.as_ref(),
+                            );
+                            append_buckets(
+                                &mut v.negative_offset,
+                                &mut v.negative_counts,
+                                p.negative.as_ref(),
+                            );
                             v.min.append_option(p.min);
                             v.max.append_option(p.max);
                             v.zero_threshold.append_value(p.zero_threshold);
@@ -84,7 +125,14 @@ pub fn encode_metrics(req: &ExportMetricsServiceRequest) -> Result<Vec<TableRows
                     }
                     Some(Data::Summary(s)) => {
                         for p in &s.data_points {
-                            summary.0.append(&ctx, &p.attributes, p.start_time_unix_nano, p.time_unix_nano, p.flags, &[])?;
+                            summary.0.append(
+                                &ctx,
+                                &p.attributes,
+                                p.start_time_unix_nano,
+                                p.time_unix_nano,
+                                p.flags,
+                                &[],
+                            )?;
                             let v = &mut summary.1;
                             v.count.append_value(p.count);
                             v.sum.append_value(p.sum);
@@ -162,9 +210,15 @@ pub fn encode_metrics(req: &ExportMetricsServiceRequest) -> Result<Vec<TableRows
     Ok(out)
 }
 
-fn append_buckets(offset: &mut Int32Builder, counts: &mut ListBuilder<UInt64Builder>, b: Option<&Buckets>) {
+fn append_buckets(
+    offset: &mut Int32Builder,
+    counts: &mut ListBuilder<UInt64Builder>,
+    b: Option<&Buckets>,
+) {
     offset.append_value(b.map_or(0, |b| b.offset));
-    counts.values().append_slice(b.map_or(&[][..], |b| &b.bucket_counts[..]));
+    counts
+        .values()
+        .append_slice(b.map_or(&[][..], |b| &b.bucket_counts[..]));
     counts.append(true);
 }
 
@@ -249,13 +303,17 @@ impl Common {
         self.resource_schema_url.append_value(ctx.res_schema_url);
         let scope = ctx.scope;
         self.scope_name.append_value(scope.map_or("", |s| &s.name));
-        self.scope_version.append_value(scope.map_or("", |s| &s.version));
-        self.scope_attrs.append(scope.map_or(&[][..], |s| &s.attributes))?;
-        self.scope_dropped.append_value(scope.map_or(0, |s| s.dropped_attributes_count));
+        self.scope_version
+            .append_value(scope.map_or("", |s| &s.version));
+        self.scope_attrs
+            .append(scope.map_or(&[][..], |s| &s.attributes))?;
+        self.scope_dropped
+            .append_value(scope.map_or(0, |s| s.dropped_attributes_count));
         self.scope_schema_url.append_value(ctx.scope_schema_url);
         self.service_name.append_value(ctx.service);
         self.metric_name.append_value(&ctx.metric.name);
-        self.metric_description.append_value(&ctx.metric.description);
+        self.metric_description
+            .append_value(&ctx.metric.description);
         self.metric_unit.append_value(&ctx.metric.unit);
         self.attrs.append(attrs)?;
         self.start_time.append_value(ts(start));
@@ -264,10 +322,11 @@ impl Common {
         for e in exemplars {
             self.ex_attrs.append(&e.filtered_attributes)?;
             self.ex_time.append_value(ts(e.time_unix_nano));
-            self.ex_value.append_option(e.value.as_ref().map(|v| match v {
-                exemplar::Value::AsDouble(d) => *d,
-                exemplar::Value::AsInt(i) => *i as f64,
-            }));
+            self.ex_value
+                .append_option(e.value.as_ref().map(|v| match v {
+                    exemplar::Value::AsDouble(d) => *d,
+                    exemplar::Value::AsInt(i) => *i as f64,
+                }));
             append_hex(&mut self.ex_span_id, &e.span_id);
             append_hex(&mut self.ex_trace_id, &e.trace_id);
         }
@@ -275,7 +334,11 @@ impl Common {
         self.metadata.append(&ctx.metric.metadata)
     }
 
-    fn finish(mut self, table: &'static str, values: Vec<ArrayRef>) -> Result<TableRows, ArrowError> {
+    fn finish(
+        mut self,
+        table: &'static str,
+        values: Vec<ArrayRef>,
+    ) -> Result<TableRows, ArrowError> {
         let (resource_attrs, resource_types) = self.resource_attrs.finish();
         let (scope_attrs, scope_types) = self.scope_attrs.finish();
         let (attrs, attr_types) = self.attrs.finish();

@@ -9,7 +9,9 @@ use duckdb::arrow::error::ArrowError;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{Span, span::SpanKind, status::StatusCode};
 
-use super::{AttrsBuilder, append_hex, ListOffsets, TableRows, column_type, record_batch, service_name, ts};
+use super::{
+    AttrsBuilder, ListOffsets, TableRows, append_hex, column_type, record_batch, service_name, ts,
+};
 use crate::store::schema::TRACES;
 
 /// The exporter's spelling of span kinds (`traceutil.SpanKindStr`).
@@ -40,10 +42,10 @@ pub fn encode_traces(req: &ExportTraceServiceRequest) -> Result<Vec<TableRows>, 
         let res_attrs = rs.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
         let service = service_name(res_attrs);
         for ss in &rs.scope_spans {
-            let (scope_name, scope_version, scope_attrs) = ss
-                .scope
-                .as_ref()
-                .map_or(("", "", &[][..]), |s| (&s.name[..], &s.version[..], &s.attributes[..]));
+            let (scope_name, scope_version, scope_attrs) =
+                ss.scope.as_ref().map_or(("", "", &[][..]), |s| {
+                    (&s.name[..], &s.version[..], &s.attributes[..])
+                });
             for span in &ss.spans {
                 b.resource_attrs.append(res_attrs)?;
                 b.resource_schema_url.append_value(&rs.schema_url);
@@ -165,7 +167,8 @@ impl TraceColumns {
             self.event_ts.append_value(ts(event.time_unix_nano));
             self.event_name.append_value(&event.name);
             self.event_attrs.append(&event.attributes)?;
-            self.event_dropped.append_value(event.dropped_attributes_count);
+            self.event_dropped
+                .append_value(event.dropped_attributes_count);
         }
         self.events.push(span.events.len());
         for link in &span.links {
@@ -174,11 +177,13 @@ impl TraceColumns {
             self.link_trace_state.append_value(&link.trace_state);
             self.link_attrs.append(&link.attributes)?;
             self.link_flags.append_value(link.flags);
-            self.link_dropped.append_value(link.dropped_attributes_count);
+            self.link_dropped
+                .append_value(link.dropped_attributes_count);
         }
         self.links.push(span.links.len());
         self.flags.append_value(span.flags);
-        self.dropped_attrs.append_value(span.dropped_attributes_count);
+        self.dropped_attrs
+            .append_value(span.dropped_attributes_count);
         self.dropped_events.append_value(span.dropped_events_count);
         self.dropped_links.append_value(span.dropped_links_count);
         Ok(())
