@@ -5,6 +5,7 @@
 # the server gracefully. Extra arguments go to sluice-loadgen, e.g.
 #   scripts/bench-ingest.sh --clients 8 --duration 30
 #   scripts/bench-ingest.sh --rate 150000 --duration 60
+# SLUICE_CONFIG=FILE passes a config file to the server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-target}"
@@ -14,7 +15,9 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 grpc=127.0.0.1:24317
 api=127.0.0.1:24320
-RUST_LOG=warn "$target/release/sluice" serve --db "$work/bench.duckdb" \
+config=()
+[[ -n "${SLUICE_CONFIG:-}" ]] && config=(--config "$SLUICE_CONFIG")
+RUST_LOG=warn "$target/release/sluice" serve "${config[@]}" --db "$work/bench.duckdb" \
   --grpc-addr "$grpc" --http-addr 127.0.0.1:0 --api-addr "$api" 2>"$work/server.log" &
 server=$!
 for _ in $(seq 100); do
