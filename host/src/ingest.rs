@@ -68,11 +68,15 @@ struct Inner {
     permits: Arc<Semaphore>,
     capacity: usize,
     retry_after: Duration,
+    max_repeated_bytes: u64,
     metrics: Arc<Metrics>,
 }
 
-/// Releases queue room and the depth gauge however the request ends,
-/// including when its client goes away mid-commit.
+/// Room in the queue. It travels with the rows to the writer and is released
+/// when the writer is done with them, not when the request ends: a client that
+/// gives up mid-commit must not free room its rows still occupy, or retries
+/// would pile up behind the writer without bound.
+#[derive(Debug)]
 struct Reservation {
     _permit: OwnedSemaphorePermit,
     items: i64,
@@ -86,10 +90,13 @@ impl Drop for Reservation {
 }
 
 impl Ingest {
+    /// `max_repeated_bytes` bounds the resource and scope data a request's
+    /// rows repeat (see [`Batch::repeated_bytes`]).
     pub fn new(
         writer: WriterHandle,
         capacity: usize,
         retry_after: Duration,
+        max_repeated_bytes: u64,
         metrics: Arc<Metrics>,
     ) -> Self {
         // A semaphore holds at most usize::MAX >> 3 permits.
@@ -100,6 +107,7 @@ impl Ingest {
                 permits: Arc::new(Semaphore::new(capacity)),
                 capacity,
                 retry_after,
+                max_repeated_bytes,
                 metrics,
             }),
         }
@@ -173,6 +181,19 @@ impl Ingest {
             return Ok(Accepted::default());
         }
 
+        let repeated = batch.repeated_bytes();
+        if repeated > inner.max_repeated_bytes {
+            self.refuse(signal, "too_large", items as u64);
+            return Err(IngestError::TooLarge(format!(
+                "the request's resource and scope data, repeated on each of its {items} {}, \
+                 comes to {repeated} bytes, over the limit of {}; send smaller resources or \
+                 fewer {} per resource",
+                signal.item(),
+                inner.max_repeated_bytes,
+                signal.item(),
+            )));
+        }
+
         // A request larger than the whole queue takes all of it rather than
         // being refused forever.
         let want = u32::try_from(items.min(inner.capacity)).unwrap_or(u32::MAX);
@@ -195,9 +216,12 @@ impl Ingest {
             IngestError::Internal(format!("encoding rows failed: {e}"))
         })?;
         let (done, committed) = oneshot::channel();
-        inner.writer.submit(WriteJob { rows, done });
+        inner.writer.submit(WriteJob {
+            rows,
+            done,
+            held: Box::new(reservation),
+        });
         let result = committed.await;
-        drop(reservation);
         match result {
             Ok(Ok(())) => {
                 inner
@@ -268,9 +292,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_refuses_with_retryable_errors() {
-        let (writer, _never_committed) = WriterHandle::stalled();
+        let (writer, never_committed) = WriterHandle::stalled();
         let metrics = Arc::new(Metrics::new(10));
-        let ingest = Ingest::new(writer, 10, Duration::from_secs(3), metrics.clone());
+        let ingest = Ingest::new(
+            writer,
+            10,
+            Duration::from_secs(3),
+            u64::MAX,
+            metrics.clone(),
+        );
 
         // Eight items wait for a commit that never comes...
         let waiting = ingest.clone();
@@ -332,12 +362,51 @@ mod tests {
             .get();
         assert_eq!(refused, 10);
         assert_eq!(metrics.queue_items.get(), 8);
+        // A client that gives up does not free the room its queued rows
+        // still occupy; the writer frees it when it is done with them.
         first.abort();
         let _ = first.await;
-        assert_eq!(
-            metrics.queue_items.get(),
-            0,
-            "an abandoned request frees its room"
+        assert_eq!(metrics.queue_items.get(), 8);
+        drop(never_committed);
+        assert_eq!(metrics.queue_items.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_resource_repeated_past_the_limit_is_refused_before_encoding() {
+        use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+        use opentelemetry_proto::tonic::resource::v1::Resource;
+        let (writer, _never_committed) = WriterHandle::stalled();
+        let metrics = Arc::new(Metrics::new(1000));
+        let ingest = Ingest::new(
+            writer,
+            1000,
+            Duration::from_secs(1),
+            10_000,
+            metrics.clone(),
         );
+        let mut req = request(200);
+        req.resource_spans[0].resource = Some(Resource {
+            attributes: vec![KeyValue {
+                key: "service.name".into(),
+                value: Some(AnyValue {
+                    value: Some(Value::StringValue("x".repeat(100))),
+                }),
+                key_strindex: 0,
+            }],
+            ..Default::default()
+        });
+        // 200 spans × ~120 bytes of resource is over 10,000 bytes.
+        let err = ingest.export(Batch::Traces(req), "test").await.unwrap_err();
+        assert!(matches!(err, IngestError::TooLarge(_)), "{err:?}");
+        assert!(err.to_string().contains("200 spans"), "{err}");
+        let refused = metrics
+            .items_refused
+            .get_or_create(&RefusedLabel {
+                signal: "traces",
+                reason: "too_large",
+            })
+            .get();
+        assert_eq!(refused, 200);
+        assert_eq!(metrics.queue_items.get(), 0, "nothing was queued");
     }
 }

@@ -68,6 +68,9 @@ impl Server {
             writer.handle(),
             config.store.queue_max_items,
             Duration::from_secs(u64::from(r.retry_after_seconds)),
+            // Rows may legitimately repeat a resource many times over; this
+            // only stops a small request from becoming gigabytes of rows.
+            r.max_decompressed_size.bytes().saturating_mul(4),
             metrics.clone(),
         );
         let cancel = CancellationToken::new();

@@ -82,6 +82,55 @@ impl Batch {
         }
     }
 
+    /// Bytes of resource and scope data (and, for metrics, the metric's own
+    /// name, description, unit and metadata) that the rows repeat: every row
+    /// carries them again, so a small request with a huge resource would
+    /// otherwise become gigabytes of rows.
+    pub fn repeated_bytes(&self) -> u64 {
+        use prost::Message as _;
+        let mut total = 0u64;
+        match self {
+            Batch::Traces(r) => {
+                for rs in &r.resource_spans {
+                    let res = encoded_len(&rs.resource);
+                    for ss in &rs.scope_spans {
+                        let per_row = res + encoded_len(&ss.scope);
+                        total = total.saturating_add(per_row.saturating_mul(ss.spans.len() as u64));
+                    }
+                }
+            }
+            Batch::Logs(r) => {
+                for rl in &r.resource_logs {
+                    let res = encoded_len(&rl.resource);
+                    for sl in &rl.scope_logs {
+                        let per_row = res + encoded_len(&sl.scope);
+                        total = total
+                            .saturating_add(per_row.saturating_mul(sl.log_records.len() as u64));
+                    }
+                }
+            }
+            Batch::Metrics(r) => {
+                for rm in &r.resource_metrics {
+                    let res = encoded_len(&rm.resource);
+                    for sm in &rm.scope_metrics {
+                        let scope = encoded_len(&sm.scope);
+                        for m in &sm.metrics {
+                            let own = (m.name.len() + m.description.len() + m.unit.len()) as u64
+                                + m.metadata
+                                    .iter()
+                                    .map(|kv| kv.encoded_len() as u64)
+                                    .sum::<u64>();
+                            let points = crate::validate::data_point_count(m) as u64;
+                            total =
+                                total.saturating_add((res + scope + own).saturating_mul(points));
+                        }
+                    }
+                }
+            }
+        }
+        total
+    }
+
     /// The rows this batch becomes, per table.
     pub fn encode(&self) -> Result<Vec<TableRows>, duckdb::arrow::error::ArrowError> {
         match self {
@@ -141,4 +190,9 @@ impl ExportResponse for ExportMetricsServiceResponse {
             }),
         }
     }
+}
+
+/// A protobuf message's encoded size; 0 when absent.
+fn encoded_len<M: prost::Message>(message: &Option<M>) -> u64 {
+    message.as_ref().map_or(0, |m| m.encoded_len() as u64)
 }

@@ -30,6 +30,10 @@ pub enum CommitError {
 pub struct WriteJob {
     pub rows: Vec<TableRows>,
     pub done: oneshot::Sender<Result<(), CommitError>>,
+    /// Dropped once the writer is done with the job (committed or failed),
+    /// whatever becomes of the request that sent it: the submitter's claim
+    /// on shared room, such as the ingest queue's.
+    pub held: Box<dyn std::fmt::Debug + Send>,
 }
 
 pub(crate) enum Message {
