@@ -85,9 +85,69 @@ impl<S: OtlpSignal> tower_service::Service<http::Request<tonic::body::Body>>
             let mut grpc = tonic::server::Grpc::new(codec)
                 .apply_compression_config(encodings, encodings)
                 .apply_max_message_size_config(Some(this.max_message_size), None);
-            Ok(grpc.unary(ExportMethod::<S>(this), req).await)
+            let ingest = this.ingest.clone();
+            let response = grpc.unary(ExportMethod::<S>(this), req).await;
+            Ok(refuse_oversize::<S>(&ingest, response))
         })
     }
+}
+
+/// tonic refuses a message over the size limit itself, before our decoder
+/// runs, with OUT_OF_RANGE (as sent) or RESOURCE_EXHAUSTED (once inflated).
+/// OTLP exporters retry OUT_OF_RANGE, and the same message would be refused
+/// forever, so both become INVALID_ARGUMENT, and are counted. Our own
+/// statuses never use OUT_OF_RANGE, and our RESOURCE_EXHAUSTED (a full
+/// queue) always carries details, so neither is mistaken for tonic's.
+fn refuse_oversize<S: OtlpSignal>(
+    ingest: &Ingest,
+    response: http::Response<tonic::body::Body>,
+) -> http::Response<tonic::body::Body> {
+    let headers = response.headers();
+    let code = headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .map(Code::from_i32);
+    let tonic_limit = match code {
+        Some(Code::OutOfRange) => true,
+        Some(Code::ResourceExhausted) => !headers.contains_key("grpc-status-details-bin"),
+        _ => false,
+    };
+    if !tonic_limit {
+        return response;
+    }
+    let message = headers
+        .get("grpc-message")
+        .and_then(|v| v.to_str().ok())
+        .map(percent_decode)
+        .unwrap_or_default();
+    ingest.record_request("grpc", S::SIGNAL, "too_large");
+    Status::invalid_argument(format!(
+        "OTLP {} request over the size limit: {message}",
+        S::SIGNAL.name()
+    ))
+    .into_http()
+}
+
+/// grpc-message is percent-encoded on the wire.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(byte) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(byte);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 struct ExportMethod<S>(OtlpGrpcService<S>);
@@ -114,7 +174,9 @@ pub fn status(e: &IngestError) -> Status {
     let msg = e.to_string();
     match e {
         IngestError::Invalid(_) | IngestError::Unsupported(_) => Status::invalid_argument(msg),
-        IngestError::TooLarge(_) => Status::out_of_range(msg),
+        // Not OUT_OF_RANGE: OTLP exporters retry that, and the same request
+        // would be refused again.
+        IngestError::TooLarge(_) => Status::invalid_argument(msg),
         IngestError::QueueFull { retry_after, .. } => Status::with_error_details(
             Code::ResourceExhausted,
             msg,

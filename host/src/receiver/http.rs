@@ -266,7 +266,11 @@ struct RpcStatus {
 fn error_response(encoding: Encoding, e: &IngestError) -> Response {
     let (status, grpc_code, retry_after) = match e {
         IngestError::Invalid(_) => (StatusCode::BAD_REQUEST, tonic::Code::InvalidArgument, None),
-        IngestError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, tonic::Code::OutOfRange, None),
+        IngestError::TooLarge(_) => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            tonic::Code::InvalidArgument,
+            None,
+        ),
         IngestError::Unsupported(_) => (
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             tonic::Code::InvalidArgument,
