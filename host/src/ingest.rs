@@ -290,6 +290,16 @@ mod tests {
         }
     }
 
+    fn refused_spans(metrics: &Metrics, reason: &'static str) -> u64 {
+        metrics
+            .items_refused
+            .get_or_create(&RefusedLabel {
+                signal: "traces",
+                reason,
+            })
+            .get()
+    }
+
     #[tokio::test]
     async fn a_full_queue_refuses_with_retryable_errors() {
         let (writer, never_committed) = WriterHandle::stalled();
@@ -353,14 +363,7 @@ mod tests {
         assert_eq!(response.headers()["retry-after"], "3");
 
         // Both refusals were counted, and only the waiting items are queued.
-        let refused = metrics
-            .items_refused
-            .get_or_create(&RefusedLabel {
-                signal: "traces",
-                reason: "queue_full",
-            })
-            .get();
-        assert_eq!(refused, 10);
+        assert_eq!(refused_spans(&metrics, "queue_full"), 10);
         assert_eq!(metrics.queue_items.get(), 8);
         // A client that gives up does not free the room its queued rows
         // still occupy; the writer frees it when it is done with them.
@@ -399,14 +402,7 @@ mod tests {
         let err = ingest.export(Batch::Traces(req), "test").await.unwrap_err();
         assert!(matches!(err, IngestError::TooLarge(_)), "{err:?}");
         assert!(err.to_string().contains("200 spans"), "{err}");
-        let refused = metrics
-            .items_refused
-            .get_or_create(&RefusedLabel {
-                signal: "traces",
-                reason: "too_large",
-            })
-            .get();
-        assert_eq!(refused, 200);
+        assert_eq!(refused_spans(&metrics, "too_large"), 200);
         assert_eq!(metrics.queue_items.get(), 0, "nothing was queued");
     }
 }

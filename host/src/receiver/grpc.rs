@@ -102,52 +102,26 @@ fn refuse_oversize<S: OtlpSignal>(
     ingest: &Ingest,
     response: http::Response<tonic::body::Body>,
 ) -> http::Response<tonic::body::Body> {
-    let headers = response.headers();
-    let code = headers
-        .get("grpc-status")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<i32>().ok())
-        .map(Code::from_i32);
-    let tonic_limit = match code {
-        Some(Code::OutOfRange) => true,
-        Some(Code::ResourceExhausted) => !headers.contains_key("grpc-status-details-bin"),
+    // A success carries its status in the trailers, so this only parses
+    // refusals made before or instead of the handler.
+    let Some(refused) = Status::from_header_map(response.headers()) else {
+        return response;
+    };
+    let tonic_limit = match refused.code() {
+        Code::OutOfRange => true,
+        Code::ResourceExhausted => refused.details().is_empty(),
         _ => false,
     };
     if !tonic_limit {
         return response;
     }
-    let message = headers
-        .get("grpc-message")
-        .and_then(|v| v.to_str().ok())
-        .map(percent_decode)
-        .unwrap_or_default();
     ingest.record_request("grpc", S::SIGNAL, "too_large");
     Status::invalid_argument(format!(
-        "OTLP {} request over the size limit: {message}",
-        S::SIGNAL.name()
+        "OTLP {} request over the size limit: {}",
+        S::SIGNAL.name(),
+        refused.message()
     ))
     .into_http()
-}
-
-/// grpc-message is percent-encoded on the wire.
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(byte) = s
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(byte);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 struct ExportMethod<S>(OtlpGrpcService<S>);

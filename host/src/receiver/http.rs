@@ -16,7 +16,7 @@ use prost::Message;
 
 use super::{Logs, Metrics, OtlpSignal, Traces};
 use crate::ingest::{Ingest, IngestError};
-use crate::signal::ExportResponse;
+use crate::signal::{Accepted, ExportResponse};
 
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
@@ -84,7 +84,10 @@ async fn export<S: OtlpSignal>(
             let response = S::Response::from_accepted(&accepted);
             let body = match encoding {
                 Encoding::Protobuf => response.encode_to_vec(),
-                Encoding::Json => json_response(&response),
+                // A full success leaves partialSuccess unset, as the
+                // specification asks, rather than writing it as null.
+                Encoding::Json if accepted == Accepted::default() => b"{}".to_vec(),
+                Encoding::Json => serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec()),
             };
             (
                 StatusCode::OK,
@@ -95,16 +98,6 @@ async fn export<S: OtlpSignal>(
         }
         Err(e) => error_response(encoding, &e),
     }
-}
-
-/// The JSON body of a success. A full success leaves `partialSuccess`
-/// unset, as the specification asks, rather than writing it as `null`.
-fn json_response(response: &impl serde::Serialize) -> Vec<u8> {
-    let mut value = serde_json::to_value(response).unwrap_or_default();
-    if let Some(fields) = value.as_object_mut() {
-        fields.retain(|_, v| !v.is_null());
-    }
-    serde_json::to_vec(&value).unwrap_or_else(|_| b"{}".to_vec())
 }
 
 /// Counts a request refused before it reached ingest, and answers it.
