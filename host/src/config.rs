@@ -21,6 +21,8 @@ pub struct Config {
     pub receivers: Receivers,
     pub api: ApiConfig,
     pub store: StoreConfig,
+    pub plugins: PluginsConfig,
+    pub pipelines: PipelinesConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -123,6 +125,103 @@ impl Default for StoreConfig {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginsConfig {
+    /// Where compiled plugins are kept between runs; unset uses
+    /// `$XDG_CACHE_HOME/sluice/plugins` (else `~/.cache/sluice/plugins`).
+    pub cache_dir: Option<PathBuf>,
+    /// Threads that run plugins; unset uses one per core.
+    pub workers: Option<usize>,
+}
+
+/// An ordered list of plugins per signal. A batch passes through each
+/// plugin of its signal's list in turn; an empty list stores it as received.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelinesConfig {
+    pub traces: Vec<PluginConfig>,
+    pub logs: Vec<PluginConfig>,
+    pub metrics: Vec<PluginConfig>,
+}
+
+/// One plugin in a pipeline.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// Names the plugin in logs, metrics and errors.
+    pub name: String,
+    /// The component (`.wasm`); relative paths are relative to the config
+    /// file's directory.
+    pub path: PathBuf,
+    /// What happens to a batch when the plugin fails. Default `pass`.
+    #[serde(default)]
+    pub on_error: OnError,
+    /// Most memory the plugin's instance may use. Default 64 MiB.
+    #[serde(default = "PluginConfig::default_memory_limit")]
+    pub memory_limit: ByteSize,
+    /// Most time, in milliseconds, the plugin may spend on one batch
+    /// (instantiation included). Default 100.
+    #[serde(default = "PluginConfig::default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Largest batch handed to the plugin in one call; larger requests are
+    /// split. Default 10000.
+    #[serde(default = "PluginConfig::default_max_batch_items")]
+    pub max_batch_items: usize,
+    /// Passed to the plugin's `init` as a JSON object.
+    #[serde(default)]
+    pub config: toml::Table,
+}
+
+impl PluginConfig {
+    fn default_memory_limit() -> ByteSize {
+        ByteSize::mib(64)
+    }
+    fn default_timeout_ms() -> u64 {
+        100
+    }
+    fn default_max_batch_items() -> usize {
+        10_000
+    }
+
+    /// A plugin with every default, for `sluice plugin check` and tests.
+    pub fn new(name: impl Into<String>, path: impl Into<PathBuf>) -> Self {
+        Self {
+            name: name.into(),
+            path: path.into(),
+            on_error: OnError::default(),
+            memory_limit: Self::default_memory_limit(),
+            timeout_ms: Self::default_timeout_ms(),
+            max_batch_items: Self::default_max_batch_items(),
+            config: toml::Table::new(),
+        }
+    }
+}
+
+/// A plugin's failure policy: what becomes of a batch when the plugin
+/// traps, runs out of time or memory, or returns an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnError {
+    /// The batch continues unmodified, as if the plugin were not there.
+    #[default]
+    Pass,
+    /// The batch is discarded and counted; the client is told it was accepted.
+    Drop,
+    /// The client gets a retryable error (HTTP 503, gRPC UNAVAILABLE).
+    Reject,
+}
+
+impl OnError {
+    pub fn name(self) -> &'static str {
+        match self {
+            OnError::Pass => "pass",
+            OnError::Drop => "drop",
+            OnError::Reject => "reject",
+        }
+    }
+}
+
 /// A configuration that could not be used, with where and why.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -149,7 +248,21 @@ impl Config {
             path: path.display().to_string(),
             source,
         })?;
-        Self::parse(&text, &path.display().to_string())
+        let mut config = Self::parse(&text, &path.display().to_string())?;
+        if let Some(dir) = path.parent() {
+            config.resolve_plugin_paths(dir);
+        }
+        Ok(config)
+    }
+
+    /// Makes relative plugin paths relative to `dir` (the config file's).
+    pub fn resolve_plugin_paths(&mut self, dir: &Path) {
+        let p = &mut self.pipelines;
+        for plugin in p.traces.iter_mut().chain(&mut p.logs).chain(&mut p.metrics) {
+            if plugin.path.is_relative() {
+                plugin.path = dir.join(&plugin.path);
+            }
+        }
     }
 
     /// Parses and validates TOML; `origin` names it in errors.
@@ -187,6 +300,39 @@ impl Config {
         }
         if self.store.duckdb_threads == Some(0) {
             return Err(invalid("store.duckdb_threads", "must be more than 0"));
+        }
+        if self.plugins.workers == Some(0) {
+            return Err(invalid("plugins.workers", "must be more than 0"));
+        }
+        let p = &self.pipelines;
+        for (key, list) in [
+            ("pipelines.traces", &p.traces),
+            ("pipelines.logs", &p.logs),
+            ("pipelines.metrics", &p.metrics),
+        ] {
+            let mut names = std::collections::HashSet::new();
+            for plugin in list {
+                let fail = |message: String| ConfigError::Invalid {
+                    origin: origin.to_string(),
+                    key,
+                    message: format!("plugin \"{}\": {message}", plugin.name),
+                };
+                if plugin.name.is_empty() {
+                    return Err(invalid(key, "every plugin needs a name"));
+                }
+                if !names.insert(&plugin.name) {
+                    return Err(fail("the name is used twice in this pipeline".into()));
+                }
+                if plugin.timeout_ms == 0 {
+                    return Err(fail("timeout_ms must be more than 0".into()));
+                }
+                if plugin.max_batch_items == 0 {
+                    return Err(fail("max_batch_items must be more than 0".into()));
+                }
+                if plugin.memory_limit < ByteSize::mib(1) {
+                    return Err(fail("memory_limit must be at least 1MiB".into()));
+                }
+            }
         }
         Ok(())
     }
@@ -229,6 +375,27 @@ mod tests {
         assert!(!c.receivers.grpc.enabled);
         assert_eq!(c.receivers.grpc.addr, Config::default().receivers.grpc.addr);
         assert!(c.receivers.http.enabled);
+    }
+
+    #[test]
+    fn a_pipeline_takes_plugin_defaults_and_their_config_table() {
+        let c = Config::parse(
+            "[[pipelines.traces]]\nname = \"a\"\npath = \"a.wasm\"\non_error = \"reject\"\n\
+             [pipelines.traces.config]\nkeys = [\"x\"]\n",
+            "x.toml",
+        )
+        .unwrap();
+        let a = &c.pipelines.traces[0];
+        assert_eq!(a.on_error, OnError::Reject);
+        assert_eq!(a.timeout_ms, 100);
+        assert_eq!(a.memory_limit, ByteSize::mib(64));
+        assert_eq!(a.config["keys"][0].as_str(), Some("x"));
+        let err = Config::parse(
+            "[[pipelines.logs]]\nname = \"a\"\npath = \"a.wasm\"\non_error = \"ignore\"\n",
+            "x.toml",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("ignore"), "{err}");
     }
 
     #[test]

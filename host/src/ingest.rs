@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
+use crate::plugin::{PipelineError, Pipelines};
 use crate::signal::{Accepted, Batch, Signal};
 use crate::store::{CommitError, WriteJob, WriterHandle};
 use crate::telemetry::{Metrics, RefusedLabel, RequestLabel, SignalLabel};
@@ -37,6 +38,13 @@ pub enum IngestError {
         message: String,
         retry_after: Duration,
     },
+    /// A plugin whose failure policy is `reject` failed; retrying may
+    /// succeed (a timeout under load, say) and the data was not stored.
+    #[error("{message}")]
+    PluginFailed {
+        message: String,
+        retry_after: Duration,
+    },
     /// A bug on our side; the message says where.
     #[error("internal error: {0}")]
     Internal(String),
@@ -51,6 +59,7 @@ impl IngestError {
             IngestError::Unsupported(_) => "unsupported",
             IngestError::QueueFull { .. } => "queue_full",
             IngestError::Unavailable { .. } => "unavailable",
+            IngestError::PluginFailed { .. } => "plugin_failed",
             IngestError::Internal(_) => "internal",
         }
     }
@@ -69,6 +78,7 @@ struct Inner {
     capacity: usize,
     retry_after: Duration,
     max_repeated_bytes: u64,
+    pipelines: Arc<Pipelines>,
     metrics: Arc<Metrics>,
 }
 
@@ -97,6 +107,7 @@ impl Ingest {
         capacity: usize,
         retry_after: Duration,
         max_repeated_bytes: u64,
+        pipelines: Arc<Pipelines>,
         metrics: Arc<Metrics>,
     ) -> Self {
         // A semaphore holds at most usize::MAX >> 3 permits.
@@ -108,6 +119,7 @@ impl Ingest {
                 capacity,
                 retry_after,
                 max_repeated_bytes,
+                pipelines,
                 metrics,
             }),
         }
@@ -143,6 +155,36 @@ impl Ingest {
         }
     }
 
+    /// Counts committed items and says what was rejected by validation.
+    fn accepted(
+        &self,
+        signal: Signal,
+        items: usize,
+        rejected: &crate::validate::Rejected,
+        reason: String,
+    ) -> Accepted {
+        self.inner
+            .metrics
+            .items_accepted
+            .get_or_create(&SignalLabel {
+                signal: signal.name(),
+            })
+            .inc_by(items as u64);
+        let message = if rejected.count > 0 {
+            format!(
+                "{} {} rejected; first: {reason}",
+                rejected.count,
+                signal.item()
+            )
+        } else {
+            String::new()
+        };
+        Accepted {
+            rejected: rejected.count,
+            message,
+        }
+    }
+
     /// Stores a decoded request; returns once its rows are committed.
     pub async fn export(
         &self,
@@ -169,7 +211,7 @@ impl Ingest {
         let rejected = validate(batch);
         self.refuse(signal, "invalid", rejected.count);
         let items = batch.item_count();
-        let reason = rejected.first_reason.unwrap_or_default();
+        let reason = rejected.first_reason.clone().unwrap_or_default();
         if items == 0 {
             if rejected.count > 0 {
                 return Err(IngestError::Invalid(format!(
@@ -211,6 +253,38 @@ impl Ingest {
         };
         inner.metrics.queue_items.inc_by(reservation.items);
 
+        // Plugins run after the queue check, so the work they do is bounded
+        // by the queue like everything else, and before encoding, so what
+        // they change is what is stored.
+        let items = if inner.pipelines.handles(signal) {
+            let taken = std::mem::replace(batch, Batch::empty(signal));
+            match inner.pipelines.run(taken).await {
+                Ok(ran) => {
+                    *batch = ran.batch;
+                }
+                Err(PipelineError::Rejected(rejected)) => {
+                    self.refuse(signal, "plugin_failed", items as u64);
+                    return Err(IngestError::PluginFailed {
+                        message: rejected.to_string(),
+                        retry_after: inner.retry_after,
+                    });
+                }
+                Err(PipelineError::Internal(message)) => {
+                    self.refuse(signal, "internal", items as u64);
+                    return Err(IngestError::Internal(message));
+                }
+            }
+            let left = batch.item_count();
+            if left == 0 {
+                // Every item was dropped by a plugin (on purpose, or by an
+                // on_error = "drop" policy): accepted, nothing to store.
+                return Ok(self.accepted(signal, 0, &rejected, reason));
+            }
+            left
+        } else {
+            items
+        };
+
         let rows = batch.encode().map_err(|e| {
             self.refuse(signal, "internal", items as u64);
             IngestError::Internal(format!("encoding rows failed: {e}"))
@@ -223,28 +297,7 @@ impl Ingest {
         });
         let result = committed.await;
         match result {
-            Ok(Ok(())) => {
-                inner
-                    .metrics
-                    .items_accepted
-                    .get_or_create(&SignalLabel {
-                        signal: signal.name(),
-                    })
-                    .inc_by(items as u64);
-                let message = if rejected.count > 0 {
-                    format!(
-                        "{} {} rejected; first: {reason}",
-                        rejected.count,
-                        signal.item()
-                    )
-                } else {
-                    String::new()
-                };
-                Ok(Accepted {
-                    rejected: rejected.count,
-                    message,
-                })
-            }
+            Ok(Ok(())) => Ok(self.accepted(signal, items, &rejected, reason)),
             Ok(Err(CommitError::Database(e))) => {
                 self.refuse(signal, "unavailable", items as u64);
                 Err(IngestError::Unavailable {
@@ -309,6 +362,7 @@ mod tests {
             10,
             Duration::from_secs(3),
             u64::MAX,
+            Arc::new(Pipelines::none(metrics.clone())),
             metrics.clone(),
         );
 
@@ -385,6 +439,7 @@ mod tests {
             1000,
             Duration::from_secs(1),
             10_000,
+            Arc::new(Pipelines::none(metrics.clone())),
             metrics.clone(),
         );
         let mut req = request(200);

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod config;
 pub mod ingest;
+pub mod plugin;
 pub mod receiver;
 pub mod server;
 pub mod signal;

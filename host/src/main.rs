@@ -28,6 +28,27 @@ enum Command {
     /// Print or validate configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Work with plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Load a component, check it implements a supported sluice:plugin
+    /// version, give it a config, run it on a sample batch of each signal
+    /// and print what it did.
+    Check {
+        /// The component (.wasm).
+        file: PathBuf,
+        /// A TOML file with the plugin's config table (what goes under
+        /// [pipelines.<signal>.config] in Sluice's config).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Compiled-plugin cache directory (default: as `sluice serve`).
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -68,6 +89,11 @@ fn main() -> ExitCode {
         Command::Config(ConfigCommand::Check { file }) => Config::load(&file)
             .map(|_| println!("{}: ok", file.display()))
             .map_err(anyhow::Error::from),
+        Command::Plugin(PluginCommand::Check {
+            file,
+            config,
+            cache_dir,
+        }) => plugin_check(&file, config.as_deref(), cache_dir),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -76,6 +102,28 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn plugin_check(
+    file: &std::path::Path,
+    config: Option<&std::path::Path>,
+    cache_dir: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let table = match config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            toml::from_str::<toml::Table>(&text)
+                .with_context(|| format!("{} is not a TOML table", path.display()))?
+        }
+        None => toml::Table::new(),
+    };
+    let runtime = sluice::plugin::Runtime::new(
+        cache_dir.or_else(sluice::plugin::Runtime::default_cache_dir),
+    )?;
+    let report = sluice::plugin::check::check(&runtime, file, table)?;
+    print!("{report}");
+    Ok(())
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {

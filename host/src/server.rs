@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, ApiState};
 use crate::config::Config;
 use crate::ingest::Ingest;
+use crate::plugin::{LoadError, Pipelines};
 use crate::receiver::grpc::OtlpGrpcService;
 use crate::receiver::http::{self, BodyLimits};
 use crate::receiver::{Logs, Metrics as MetricsSignal, Traces};
@@ -23,6 +24,8 @@ use crate::telemetry::Metrics;
 pub enum ServerError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Plugin(#[from] LoadError),
     #[error("cannot listen on {addr} ({what}): {source}")]
     Bind {
         what: &'static str,
@@ -56,6 +59,15 @@ impl Server {
     /// Opens the database, binds every listener and starts serving.
     pub async fn start(config: &Config) -> Result<Self, ServerError> {
         let metrics = Arc::new(Metrics::new(config.store.queue_max_items));
+        // Plugins first: a bad plugin or plugin config stops startup before
+        // the database is opened or a port is bound.
+        let pipelines = {
+            let config = config.clone();
+            let metrics = metrics.clone();
+            tokio::task::spawn_blocking(move || Pipelines::load(&config, metrics))
+                .await
+                .expect("loading plugins does not panic")?
+        };
         let store_config = config.store.clone();
         let conn =
             tokio::task::spawn_blocking(move || store::open(&store_config.path, &store_config))
@@ -71,6 +83,7 @@ impl Server {
             // Rows may legitimately repeat a resource many times over; this
             // only stops a small request from becoming gigabytes of rows.
             r.max_decompressed_size.bytes().saturating_mul(4),
+            Arc::new(pipelines),
             metrics.clone(),
         );
         let cancel = CancellationToken::new();

@@ -57,6 +57,15 @@ impl Batch {
         }
     }
 
+    /// A batch of `signal` with nothing in it.
+    pub fn empty(signal: Signal) -> Self {
+        match signal {
+            Signal::Traces => Batch::Traces(Default::default()),
+            Signal::Logs => Batch::Logs(Default::default()),
+            Signal::Metrics => Batch::Metrics(Default::default()),
+        }
+    }
+
     /// Spans, log records or metric data points in the batch.
     pub fn item_count(&self) -> usize {
         match self {

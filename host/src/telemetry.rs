@@ -30,6 +30,25 @@ pub struct TableLabel {
     pub table: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PluginLabel {
+    pub plugin: String,
+    pub signal: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PluginOutcomeLabel {
+    pub plugin: String,
+    pub signal: &'static str,
+    /// ok, timeout, memory, trap or error.
+    pub outcome: &'static str,
+}
+
+fn plugin_duration_histogram() -> Histogram {
+    // 50 µs .. ~1.6 s
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
+}
+
 /// Every metric Sluice exports. Cheap to update from any thread.
 #[derive(Debug)]
 pub struct Metrics {
@@ -42,6 +61,11 @@ pub struct Metrics {
     pub rows_written: Family<TableLabel, Counter>,
     pub commit_duration: Histogram,
     pub commit_errors: Counter,
+    pub plugin_calls: Family<PluginOutcomeLabel, Counter>,
+    pub plugin_items_in: Family<PluginLabel, Counter>,
+    pub plugin_items_out: Family<PluginLabel, Counter>,
+    pub plugin_items_discarded: Family<PluginLabel, Counter>,
+    pub plugin_duration: Family<PluginLabel, Histogram, fn() -> Histogram>,
 }
 
 impl Metrics {
@@ -57,6 +81,11 @@ impl Metrics {
             // 0.5 ms .. ~16 s
             commit_duration: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
             commit_errors: Counter::default(),
+            plugin_calls: Family::default(),
+            plugin_items_in: Family::default(),
+            plugin_items_out: Family::default(),
+            plugin_items_discarded: Family::default(),
+            plugin_duration: Family::new_with_constructor(plugin_duration_histogram),
             registry: Registry::default(),
         };
         m.queue_capacity
@@ -100,6 +129,31 @@ impl Metrics {
             "commit_errors",
             "Transactions that failed to commit",
             m.commit_errors.clone(),
+        );
+        registry.register(
+            "plugin_calls",
+            "Plugin calls (one per batch part) by plugin, signal and outcome: ok, timeout, memory, trap, error",
+            m.plugin_calls.clone(),
+        );
+        registry.register(
+            "plugin_items_in",
+            "Items handed to each plugin",
+            m.plugin_items_in.clone(),
+        );
+        registry.register(
+            "plugin_items_out",
+            "Items each plugin passed on (after its drops and additions, or unchanged when it failed with on_error = pass)",
+            m.plugin_items_out.clone(),
+        );
+        registry.register(
+            "plugin_items_discarded",
+            "Items discarded because a plugin with on_error = drop failed on them",
+            m.plugin_items_discarded.clone(),
+        );
+        registry.register(
+            "plugin_duration_seconds",
+            "Time per plugin call, instantiation included",
+            m.plugin_duration.clone(),
         );
         Self { registry, ..m }
     }

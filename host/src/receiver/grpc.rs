@@ -156,7 +156,8 @@ pub fn status(e: &IngestError) -> Status {
             msg,
             ErrorDetails::with_retry_info(Some(*retry_after)),
         ),
-        IngestError::Unavailable { retry_after, .. } => Status::with_error_details(
+        IngestError::Unavailable { retry_after, .. }
+        | IngestError::PluginFailed { retry_after, .. } => Status::with_error_details(
             Code::Unavailable,
             msg,
             ErrorDetails::with_retry_info(Some(*retry_after)),

@@ -274,7 +274,8 @@ fn error_response(encoding: Encoding, e: &IngestError) -> Response {
             tonic::Code::ResourceExhausted,
             Some(*retry_after),
         ),
-        IngestError::Unavailable { retry_after, .. } => (
+        IngestError::Unavailable { retry_after, .. }
+        | IngestError::PluginFailed { retry_after, .. } => (
             StatusCode::SERVICE_UNAVAILABLE,
             tonic::Code::Unavailable,
             Some(*retry_after),

@@ -1,0 +1,128 @@
+//! What a plugin costs, through the real runtime and a real component
+//! (tests/plugins/behaviour, built by scripts/build-plugins.sh):
+//! instantiation per batch, and per-span cost for batches of 100, 1,000 and
+//! 10,000 spans of 10 attributes, for a plugin that touches nothing, one
+//! that writes one attribute per span, and one that reads and rewrites
+//! every attribute (the cost of copying the whole batch through a plugin).
+//!
+//! `cargo bench -p sluice --bench plugins` (after scripts/build-plugins.sh).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use sluice::config::{OnError, PluginConfig};
+use sluice::plugin::pipeline::run_chain;
+use sluice::plugin::{LoadedPlugin, Runtime};
+use sluice::signal::Batch;
+use sluice::telemetry::Metrics;
+
+fn plugin_path() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let path = target.join("sluice-plugins/behaviour.wasm");
+    assert!(
+        path.exists(),
+        "{} missing: run scripts/build-plugins.sh",
+        path.display()
+    );
+    path
+}
+
+fn kv(key: &str, value: String) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value)),
+        }),
+        ..Default::default()
+    }
+}
+
+fn batch(spans: usize) -> Batch {
+    Batch::Traces(ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![kv("service.name", "bench".into())],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans: (0..spans)
+                    .map(|i| Span {
+                        trace_id: (i as u128 + 1).to_be_bytes().to_vec(),
+                        span_id: (i as u64 + 1).to_be_bytes().to_vec(),
+                        name: format!("GET /items/{}", i % 50),
+                        kind: 2,
+                        start_time_unix_nano: 1_700_000_000_000_000_000,
+                        end_time_unix_nano: 1_700_000_000_250_000_000,
+                        attributes: (0..10)
+                            .map(|a| kv(&format!("attribute.{a}"), format!("value-{i}-{a}")))
+                            .collect(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    })
+}
+
+fn load(rt: &Runtime, mode: &str) -> Arc<LoadedPlugin> {
+    let mut spec = PluginConfig::new(mode, plugin_path());
+    spec.on_error = OnError::Reject;
+    spec.timeout_ms = 10_000;
+    spec.memory_limit = sluice::config::ByteSize::mib(256);
+    spec.config.insert("mode".into(), mode.into());
+    Arc::new(rt.load(&spec).unwrap())
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = Runtime::new(None).unwrap();
+    let metrics = Metrics::new(1);
+    let mut group = c.benchmark_group("plugin");
+    group.measurement_time(Duration::from_secs(4));
+    group.sample_size(20);
+    for mode in ["pass", "tag", "rewrite"] {
+        let plugin = load(&rt, mode);
+        for spans in [100, 1_000, 10_000] {
+            let input = batch(spans);
+            group.throughput(Throughput::Elements(spans as u64));
+            group.bench_with_input(BenchmarkId::new(mode, spans), &input, |b, input| {
+                b.iter_batched(
+                    || input.clone(),
+                    |batch| run_chain(std::slice::from_ref(&plugin), batch, &metrics).unwrap(),
+                    criterion::BatchSize::LargeInput,
+                )
+            });
+        }
+    }
+    // Three pass-through plugins in a row: the pipeline the target is about.
+    let three = [load(&rt, "pass"), load(&rt, "pass"), load(&rt, "pass")];
+    let input = batch(1_000);
+    group.throughput(Throughput::Elements(1_000));
+    group.bench_function("three-pass/1000", |b| {
+        b.iter_batched(
+            || input.clone(),
+            |batch| run_chain(&three, batch, &metrics).unwrap(),
+            criterion::BatchSize::LargeInput,
+        )
+    });
+    // Instantiation alone: an empty batch.
+    let empty = batch(0);
+    let pass = load(&rt, "pass");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("instantiate+init+call/empty", |b| {
+        b.iter(|| pass.process(empty.clone()).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

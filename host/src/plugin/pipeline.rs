@@ -1,0 +1,262 @@
+//! The per-signal chains of plugins, run on a pool of worker threads so
+//! that plugin work never blocks the receivers' async threads, and batches
+//! from many requests are processed in parallel up to the pool's size.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::oneshot;
+
+use super::runtime::{LoadError, LoadedPlugin, Runtime};
+use super::split::{join, split};
+use crate::config::{Config, OnError, PluginConfig};
+use crate::signal::{Batch, Signal};
+use crate::telemetry::{Metrics, PluginLabel, PluginOutcomeLabel};
+
+/// A plugin whose policy is `reject` failed: the request is refused with a
+/// retryable error.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("plugin \"{plugin}\" {failure}; the batch was not stored (its on_error is \"reject\")")]
+pub struct Rejected {
+    pub plugin: String,
+    pub failure: String,
+}
+
+/// The result of a pipeline that did not reject the batch.
+#[derive(Debug)]
+pub struct Ran {
+    /// What the plugins left, to be stored.
+    pub batch: Batch,
+    /// Items discarded because a plugin with `on_error = "drop"` failed.
+    pub discarded: u64,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+#[derive(Debug)]
+pub struct Pipelines {
+    traces: Vec<Arc<LoadedPlugin>>,
+    logs: Vec<Arc<LoadedPlugin>>,
+    metrics: Vec<Arc<LoadedPlugin>>,
+    jobs: Option<mpsc::Sender<Job>>,
+    telemetry: Arc<Metrics>,
+    // Kept alive for the plugins' epoch clock and compiled code.
+    _runtime: Option<Arc<Runtime>>,
+}
+
+impl Pipelines {
+    /// No plugins: every batch is stored as received.
+    pub fn none(telemetry: Arc<Metrics>) -> Self {
+        Self {
+            traces: Vec::new(),
+            logs: Vec::new(),
+            metrics: Vec::new(),
+            jobs: None,
+            telemetry,
+            _runtime: None,
+        }
+    }
+
+    /// Loads every plugin the config names (failing on the first that
+    /// cannot be loaded or rejects its config) and starts the workers.
+    pub fn load(config: &Config, telemetry: Arc<Metrics>) -> Result<Self, LoadError> {
+        let p = &config.pipelines;
+        if p.traces.is_empty() && p.logs.is_empty() && p.metrics.is_empty() {
+            return Ok(Self::none(telemetry));
+        }
+        let cache_dir = config
+            .plugins
+            .cache_dir
+            .clone()
+            .or_else(Runtime::default_cache_dir);
+        let runtime = Arc::new(Runtime::new(cache_dir)?);
+        let load = |list: &[PluginConfig]| -> Result<Vec<Arc<LoadedPlugin>>, LoadError> {
+            list.iter()
+                .map(|spec| {
+                    let started = std::time::Instant::now();
+                    let plugin = runtime.load(spec)?;
+                    tracing::info!(
+                        plugin = %spec.name,
+                        path = %spec.path.display(),
+                        "plugin loaded in {:.0?}",
+                        started.elapsed()
+                    );
+                    Ok(Arc::new(plugin))
+                })
+                .collect()
+        };
+        let (traces, logs, metrics) = (load(&p.traces)?, load(&p.logs)?, load(&p.metrics)?);
+        let workers = config
+            .plugins
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..workers {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("sluice-plugin-{i}"))
+                .spawn(move || {
+                    loop {
+                        // The lock is held only while waiting for a job.
+                        let job = match rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok(job) = job else { return };
+                        // A bug in host code must not take a worker away;
+                        // the caller sees its reply channel closed.
+                        let _ = std::panic::catch_unwind(AssertUnwindSafe(job));
+                    }
+                })
+                .map_err(|e| LoadError::Engine(format!("cannot start plugin workers: {e}")))?;
+        }
+        Ok(Self {
+            traces,
+            logs,
+            metrics,
+            jobs: Some(tx),
+            telemetry,
+            _runtime: Some(runtime),
+        })
+    }
+
+    fn chain(&self, signal: Signal) -> &[Arc<LoadedPlugin>] {
+        match signal {
+            Signal::Traces => &self.traces,
+            Signal::Logs => &self.logs,
+            Signal::Metrics => &self.metrics,
+        }
+    }
+
+    /// Whether batches of `signal` pass through any plugin.
+    pub fn handles(&self, signal: Signal) -> bool {
+        !self.chain(signal).is_empty()
+    }
+
+    /// Runs `batch` through its signal's plugins on a worker thread.
+    pub async fn run(&self, batch: Batch) -> Result<Ran, PipelineError> {
+        let chain: Vec<Arc<LoadedPlugin>> = self.chain(batch.signal()).to_vec();
+        let Some(jobs) = &self.jobs else {
+            return Ok(Ran {
+                batch,
+                discarded: 0,
+            });
+        };
+        if chain.is_empty() {
+            return Ok(Ran {
+                batch,
+                discarded: 0,
+            });
+        }
+        let telemetry = self.telemetry.clone();
+        let (reply, answer) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = reply.send(run_chain(&chain, batch, &telemetry));
+        });
+        jobs.send(job)
+            .map_err(|_| PipelineError::Internal("the plugin workers have stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| {
+                PipelineError::Internal("a plugin worker failed (a bug in Sluice)".into())
+            })?
+            .map_err(PipelineError::Rejected)
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Rejected(Rejected),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Runs every plugin of a chain in turn, each on parts of at most its
+/// `max_batch_items`, applying each one's failure policy.
+pub fn run_chain(
+    chain: &[Arc<LoadedPlugin>],
+    mut batch: Batch,
+    telemetry: &Metrics,
+) -> Result<Ran, Rejected> {
+    let signal = batch.signal();
+    let mut discarded = 0u64;
+    for plugin in chain {
+        let label = PluginLabel {
+            plugin: plugin.name.to_string(),
+            signal: signal.name(),
+        };
+        let mut outputs = Vec::new();
+        for part in split(batch, plugin.max_batch_items) {
+            let items_in = part.item_count() as u64;
+            telemetry
+                .plugin_items_in
+                .get_or_create(&label)
+                .inc_by(items_in);
+            let backup = (plugin.on_error == OnError::Pass).then(|| part.clone());
+            let started = std::time::Instant::now();
+            let result = plugin.process(part);
+            telemetry
+                .plugin_duration
+                .get_or_create(&label)
+                .observe(started.elapsed().as_secs_f64());
+            let outcome = match &result {
+                Ok(_) => "ok",
+                Err(f) => f.kind(),
+            };
+            telemetry
+                .plugin_calls
+                .get_or_create(&PluginOutcomeLabel {
+                    plugin: label.plugin.clone(),
+                    signal: signal.name(),
+                    outcome,
+                })
+                .inc();
+            match result {
+                Ok(done) => {
+                    let out = done.batch.item_count() as u64;
+                    telemetry.plugin_items_out.get_or_create(&label).inc_by(out);
+                    outputs.push(done.batch);
+                }
+                Err(failure) => {
+                    tracing::warn!(
+                        plugin = &*plugin.name,
+                        signal = signal.name(),
+                        on_error = plugin.on_error.name(),
+                        items = items_in,
+                        "plugin {failure}"
+                    );
+                    match (plugin.on_error, backup) {
+                        (OnError::Pass, Some(original)) => {
+                            telemetry
+                                .plugin_items_out
+                                .get_or_create(&label)
+                                .inc_by(items_in);
+                            outputs.push(original);
+                        }
+                        (OnError::Reject, _) => {
+                            return Err(Rejected {
+                                plugin: plugin.name.to_string(),
+                                failure: failure.to_string(),
+                            });
+                        }
+                        _ => {
+                            telemetry
+                                .plugin_items_discarded
+                                .get_or_create(&label)
+                                .inc_by(items_in);
+                            discarded += items_in;
+                        }
+                    }
+                }
+            }
+        }
+        batch = join(signal, outputs);
+        if batch.item_count() == 0 {
+            break;
+        }
+    }
+    Ok(Ran { batch, discarded })
+}

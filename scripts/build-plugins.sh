@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds the WebAssembly plugins the tests load: the Rust test plugins (with
+# sluice-sdk, for wasm32-wasip2) and the Python example (componentize-py).
+# They land in $CARGO_TARGET_DIR/sluice-plugins (default: ./target/...).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
+out="$target_dir/sluice-plugins"
+mkdir -p "$out"
+
+cargo build --release --locked --target wasm32-wasip2 -p sluice-test-plugin-behaviour
+cp "$target_dir/wasm32-wasip2/release/sluice_test_plugin_behaviour.wasm" "$out/behaviour.wasm"
+
+# componentize-py bundles CPython; rebuild only when the source or WIT changed.
+py_out="$out/python_add_attribute.wasm"
+if [ ! -f "$py_out" ] || [ -n "$(find examples/python-add-attribute wit -newer "$py_out" -type f | head -1)" ]; then
+  componentize-py -d wit -w plugin componentize app \
+    -p examples/python-add-attribute -o "$py_out.tmp"
+  mv "$py_out.tmp" "$py_out"
+fi
+echo "plugins in $out: $(cd "$out" && ls *.wasm | tr '\n' ' ')"
