@@ -8,8 +8,10 @@ target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
 out="$target_dir/sluice-plugins"
 mkdir -p "$out"
 
-cargo build --release --locked --target wasm32-wasip2 -p sluice-test-plugin-behaviour
+cargo build --release --locked --target wasm32-wasip2 \
+  -p sluice-test-plugin-behaviour -p sluice-bench-proto-copy
 cp "$target_dir/wasm32-wasip2/release/sluice_test_plugin_behaviour.wasm" "$out/behaviour.wasm"
+cp "$target_dir/wasm32-wasip2/release/sluice_bench_proto_copy.wasm" "$out/proto_copy.wasm"
 
 # componentize-py bundles CPython; rebuild only when the source or WIT changed.
 py_out="$out/python_add_attribute.wasm"

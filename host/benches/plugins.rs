@@ -5,6 +5,10 @@
 //! that writes one attribute per span, and one that reads and rewrites
 //! every attribute (the cost of copying the whole batch through a plugin).
 //!
+//! For comparison, the design not chosen: the same batches cross the
+//! boundary as OTLP protobuf that the guest decodes and re-encodes
+//! (tests/plugins/proto-copy), host encoding and decoding included.
+//!
 //! `cargo bench -p sluice --bench plugins` (after scripts/build-plugins.sh).
 
 use std::path::PathBuf;
@@ -23,10 +27,14 @@ use sluice::signal::Batch;
 use sluice::telemetry::Metrics;
 
 fn plugin_path() -> PathBuf {
+    built("behaviour.wasm")
+}
+
+fn built(file: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let path = target.join("sluice-plugins/behaviour.wasm");
+    let path = target.join("sluice-plugins").join(file);
     assert!(
         path.exists(),
         "{} missing: run scripts/build-plugins.sh",
@@ -122,6 +130,80 @@ fn bench(c: &mut Criterion) {
         b.iter(|| pass.process(empty.clone()).unwrap())
     });
     group.finish();
+
+    let mut group = c.benchmark_group("protobuf-copy");
+    group.measurement_time(Duration::from_secs(4));
+    group.sample_size(20);
+    let proto = ProtoHost::new();
+    for mode in ["pass", "tag"] {
+        for spans in [100, 1_000, 10_000] {
+            let Batch::Traces(input) = batch(spans) else {
+                unreachable!()
+            };
+            group.throughput(Throughput::Elements(spans as u64));
+            group.bench_with_input(BenchmarkId::new(mode, spans), &input, |b, input| {
+                b.iter(|| proto.run(mode, input))
+            });
+        }
+    }
+    group.finish();
+}
+
+mod proto {
+    wasmtime::component::bindgen!({
+        world: "proto-plugin",
+        path: "../tests/plugins/proto-copy/wit",
+    });
+}
+
+struct ProtoState {
+    wasi: wasmtime_wasi::WasiCtx,
+    table: wasmtime::component::ResourceTable,
+}
+
+impl wasmtime_wasi::WasiView for ProtoState {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        wasmtime_wasi::WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// The protobuf design's host: a fresh instance per batch, like Sluice's.
+struct ProtoHost {
+    engine: wasmtime::Engine,
+    pre: proto::ProtoPluginPre<ProtoState>,
+}
+
+impl ProtoHost {
+    fn new() -> Self {
+        let engine = wasmtime::Engine::default();
+        let component =
+            wasmtime::component::Component::from_file(&engine, built("proto_copy.wasm")).unwrap();
+        let mut linker = wasmtime::component::Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
+        let pre = proto::ProtoPluginPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
+        Self { engine, pre }
+    }
+
+    fn run(&self, mode: &str, input: &ExportTraceServiceRequest) -> ExportTraceServiceRequest {
+        use prost::Message;
+        let bytes = input.encode_to_vec();
+        let mut store = wasmtime::Store::new(
+            &self.engine,
+            ProtoState {
+                wasi: wasmtime_wasi::WasiCtx::builder().build(),
+                table: wasmtime::component::ResourceTable::new(),
+            },
+        );
+        let plugin = self.pre.instantiate(&mut store).unwrap();
+        let out = plugin
+            .call_process(&mut store, mode, &bytes)
+            .unwrap()
+            .unwrap();
+        ExportTraceServiceRequest::decode(&out[..]).unwrap()
+    }
 }
 
 criterion_group!(benches, bench);
