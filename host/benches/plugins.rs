@@ -127,7 +127,7 @@ fn bench(c: &mut Criterion) {
     let pass = load(&rt, "pass");
     group.throughput(Throughput::Elements(1));
     group.bench_function("instantiate+init+call/empty", |b| {
-        b.iter(|| pass.process(empty.clone()).unwrap())
+        b.iter(|| pass.process(Arc::new(empty.clone())).unwrap())
     });
     group.finish();
 

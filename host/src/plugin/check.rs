@@ -52,7 +52,7 @@ pub fn check(rt: &Runtime, path: &Path, config: toml::Table) -> Result<String, L
             signal.name(),
             signal.item()
         );
-        match plugin.process(before.clone()) {
+        match plugin.process(std::sync::Arc::new(before.clone())) {
             Ok(done) => {
                 let _ = writeln!(
                     out,

@@ -320,7 +320,7 @@ impl telemetry::HostBatch for PluginState {
             StatusCode::Ok => status::StatusCode::Ok,
             StatusCode::Error => status::StatusCode::Error,
         } as i32;
-        self.view(&b)?.span(item, "status")?.status = Some(Status { message, code });
+        self.view(&b)?.span_for_update(item, "status")?.status = Some(Status { message, code });
         Ok(())
     }
 
@@ -333,7 +333,9 @@ impl telemetry::HostBatch for PluginState {
     }
 
     fn set_trace_state(&mut self, b: B, item: u32, trace_state: String) -> R<()> {
-        self.view(&b)?.span(item, "trace-state")?.trace_state = trace_state;
+        self.view(&b)?
+            .span_for_update(item, "trace-state")?
+            .trace_state = trace_state;
         Ok(())
     }
 
@@ -382,7 +384,7 @@ impl telemetry::HostBatch for PluginState {
 
     fn metric_type(&mut self, b: B, item: u32) -> R<MetricType> {
         let metric = self.view(&b)?.metric(item, "metric-type")?;
-        Ok(match metric.data {
+        Ok(match &metric.data {
             Some(metric::Data::Gauge(_)) => MetricType::Gauge,
             Some(metric::Data::Sum(_)) => MetricType::Sum,
             Some(metric::Data::Histogram(_)) => MetricType::Histogram,

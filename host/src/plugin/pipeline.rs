@@ -195,9 +195,11 @@ pub fn run_chain(
                 .plugin_items_in
                 .get_or_create(&label)
                 .inc_by(items_in);
-            let backup = (plugin.on_error == OnError::Pass).then(|| part.clone());
+            // Shared, not copied: the plugin's view copies it only if it
+            // changes something, and `pass` falls back on this one.
+            let part = Arc::new(part);
             let started = std::time::Instant::now();
-            let result = plugin.process(part);
+            let result = plugin.process(part.clone());
             telemetry
                 .plugin_duration
                 .get_or_create(&label)
@@ -214,11 +216,10 @@ pub fn run_chain(
                     outcome,
                 })
                 .inc();
-            match result {
+            let kept = match result {
                 Ok(done) => {
-                    let out = done.batch.item_count() as u64;
-                    telemetry.plugin_items_out.get_or_create(&label).inc_by(out);
-                    outputs.push(done.batch);
+                    drop(part);
+                    done.batch
                 }
                 Err(failure) => {
                     tracing::warn!(
@@ -228,30 +229,32 @@ pub fn run_chain(
                         items = items_in,
                         "plugin {failure}"
                     );
-                    match (plugin.on_error, backup) {
-                        (OnError::Pass, Some(original)) => {
-                            telemetry
-                                .plugin_items_out
-                                .get_or_create(&label)
-                                .inc_by(items_in);
-                            outputs.push(original);
-                        }
-                        (OnError::Reject, _) => {
+                    match plugin.on_error {
+                        OnError::Pass => part,
+                        OnError::Reject => {
                             return Err(Rejected {
                                 plugin: plugin.name.to_string(),
                                 failure: failure.to_string(),
                             });
                         }
-                        _ => {
+                        OnError::Drop => {
                             telemetry
                                 .plugin_items_discarded
                                 .get_or_create(&label)
                                 .inc_by(items_in);
                             discarded += items_in;
+                            continue;
                         }
                     }
                 }
-            }
+            };
+            // Nobody else holds it by now, so this does not copy.
+            let kept = Arc::try_unwrap(kept).unwrap_or_else(|shared| (*shared).clone());
+            telemetry
+                .plugin_items_out
+                .get_or_create(&label)
+                .inc_by(kept.item_count() as u64);
+            outputs.push(kept);
         }
         batch = join(signal, outputs);
         if batch.item_count() == 0 {

@@ -302,7 +302,8 @@ impl std::fmt::Debug for LoadedPlugin {
 /// What a successful call produced.
 #[derive(Debug)]
 pub struct Processed {
-    pub batch: Batch,
+    /// The same `Arc` that went in when the plugin changed nothing.
+    pub batch: Arc<Batch>,
     pub elapsed: Duration,
 }
 
@@ -339,7 +340,7 @@ impl LoadedPlugin {
 
     /// Runs the plugin on one batch in a fresh instance. Blocking: call it
     /// from a plugin worker thread, never from an async task.
-    pub fn process(&self, batch: Batch) -> Result<Processed, Failure> {
+    pub fn process(&self, batch: Arc<Batch>) -> Result<Processed, Failure> {
         let started = Instant::now();
         let mut store = self.store();
         let plugin = self.instantiate(&mut store)?;

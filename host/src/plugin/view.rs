@@ -9,6 +9,8 @@ use opentelemetry_proto::tonic::metrics::v1::{Metric, metric, number_data_point}
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
+use std::sync::Arc;
+
 use crate::signal::{Batch, Signal};
 
 /// A plugin asked for something the batch does not have.
@@ -60,9 +62,12 @@ struct ItemRef {
     pos: u32,
 }
 
+/// The batch is shared with the pipeline, which keeps it to fall back on
+/// when a plugin with `on_error = "pass"` fails; it is copied on the first
+/// change only, so a plugin that changes nothing costs no copy.
 #[derive(Debug)]
 pub struct BatchView {
-    batch: Batch,
+    batch: Arc<Batch>,
     scopes: Vec<ScopeRef>,
     items: Vec<ItemRef>,
     dropped: Vec<bool>,
@@ -72,17 +77,16 @@ pub struct BatchView {
     max_items: usize,
 }
 
-/// A mutable data point of any metric type: the fields plugins can reach.
+/// A data point of any metric type: `$data` is `metric.data.as_ref()` with
+/// `get`, or `.as_mut()` with `get_mut`.
 macro_rules! with_point {
-    ($metric:expr, $pos:expr, |$p:ident| $body:expr) => {
-        match $metric.data.as_mut() {
-            Some(metric::Data::Gauge(d)) => d.data_points.get_mut($pos).map(|$p| $body),
-            Some(metric::Data::Sum(d)) => d.data_points.get_mut($pos).map(|$p| $body),
-            Some(metric::Data::Histogram(d)) => d.data_points.get_mut($pos).map(|$p| $body),
-            Some(metric::Data::ExponentialHistogram(d)) => {
-                d.data_points.get_mut($pos).map(|$p| $body)
-            }
-            Some(metric::Data::Summary(d)) => d.data_points.get_mut($pos).map(|$p| $body),
+    ($data:expr, $get:ident, $pos:expr, |$p:ident| $body:expr) => {
+        match $data {
+            Some(metric::Data::Gauge(d)) => d.data_points.$get($pos).map(|$p| $body),
+            Some(metric::Data::Sum(d)) => d.data_points.$get($pos).map(|$p| $body),
+            Some(metric::Data::Histogram(d)) => d.data_points.$get($pos).map(|$p| $body),
+            Some(metric::Data::ExponentialHistogram(d)) => d.data_points.$get($pos).map(|$p| $body),
+            Some(metric::Data::Summary(d)) => d.data_points.$get($pos).map(|$p| $body),
             None => None,
         }
     };
@@ -134,7 +138,7 @@ impl BatchView {
     /// Indexes `batch`. `max_added_bytes` and `max_items` bound what the
     /// plugin can make the host hold: the guest's own memory limit does not
     /// cover data it stores on the host's side.
-    pub fn new(batch: Batch, max_added_bytes: usize, max_items: usize) -> Self {
+    pub fn new(batch: Arc<Batch>, max_added_bytes: usize, max_items: usize) -> Self {
         let mut scopes = Vec::new();
         let mut items = Vec::new();
         let mut add_scope = |resource: usize, pos: usize| {
@@ -144,7 +148,7 @@ impl BatchView {
             });
             (scopes.len() - 1) as u32
         };
-        match &batch {
+        match &*batch {
             Batch::Traces(r) => {
                 for (ri, rs) in r.resource_spans.iter().enumerate() {
                     for (si, ss) in rs.scope_spans.iter().enumerate() {
@@ -215,7 +219,7 @@ impl BatchView {
     }
 
     pub fn resource_count(&self) -> usize {
-        match &self.batch {
+        match &*self.batch {
             Batch::Traces(r) => r.resource_spans.len(),
             Batch::Logs(r) => r.resource_logs.len(),
             Batch::Metrics(r) => r.resource_metrics.len(),
@@ -248,7 +252,7 @@ impl BatchView {
 
     fn resource_mut(&mut self, resource: u32) -> Result<&mut Resource, ViewError> {
         let count = self.resource_count();
-        let slot = match &mut self.batch {
+        let slot = match Arc::make_mut(&mut self.batch) {
             Batch::Traces(r) => r
                 .resource_spans
                 .get_mut(resource as usize)
@@ -270,7 +274,7 @@ impl BatchView {
     fn scope_mut(&mut self, scope: u32) -> Result<&mut InstrumentationScope, ViewError> {
         let ScopeRef { resource, pos } = self.scope_ref(scope)?;
         let (r, p) = (resource as usize, pos as usize);
-        let slot = match &mut self.batch {
+        let slot = match Arc::make_mut(&mut self.batch) {
             Batch::Traces(req) => &mut req.resource_spans[r].scope_spans[p].scope,
             Batch::Logs(req) => &mut req.resource_logs[r].scope_logs[p].scope,
             Batch::Metrics(req) => &mut req.resource_metrics[r].scope_metrics[p].scope,
@@ -281,7 +285,7 @@ impl BatchView {
     fn span_mut(&mut self, item: u32, field: &'static str) -> Result<&mut Span, ViewError> {
         let at = self.item(item)?;
         let s = self.scopes[at.scope as usize];
-        match &mut self.batch {
+        match Arc::make_mut(&mut self.batch) {
             Batch::Traces(req) => Ok(&mut req.resource_spans[s.resource as usize].scope_spans
                 [s.pos as usize]
                 .spans[at.pos as usize]),
@@ -296,7 +300,7 @@ impl BatchView {
     fn log_mut(&mut self, item: u32, field: &'static str) -> Result<&mut LogRecord, ViewError> {
         let at = self.item(item)?;
         let s = self.scopes[at.scope as usize];
-        match &mut self.batch {
+        match Arc::make_mut(&mut self.batch) {
             Batch::Logs(req) => Ok(&mut req.resource_logs[s.resource as usize].scope_logs
                 [s.pos as usize]
                 .log_records[at.pos as usize]),
@@ -311,7 +315,7 @@ impl BatchView {
     fn metric_mut(&mut self, item: u32, field: &'static str) -> Result<&mut Metric, ViewError> {
         let at = self.item(item)?;
         let s = self.scopes[at.scope as usize];
-        match &mut self.batch {
+        match Arc::make_mut(&mut self.batch) {
             Batch::Metrics(req) => Ok(&mut req.resource_metrics[s.resource as usize].scope_metrics
                 [s.pos as usize]
                 .metrics[at.metric as usize]),
@@ -320,6 +324,101 @@ impl BatchView {
                 "metric data points",
                 other.signal().item(),
             )),
+        }
+    }
+
+    fn span_ref(&self, item: u32, field: &'static str) -> Result<&Span, ViewError> {
+        let at = self.item(item)?;
+        let s = self.scopes[at.scope as usize];
+        match &*self.batch {
+            Batch::Traces(req) => Ok(&req.resource_spans[s.resource as usize].scope_spans
+                [s.pos as usize]
+                .spans[at.pos as usize]),
+            other => Err(ViewError::WrongSignal(
+                field,
+                "spans",
+                other.signal().item(),
+            )),
+        }
+    }
+
+    fn log_ref(&self, item: u32, field: &'static str) -> Result<&LogRecord, ViewError> {
+        let at = self.item(item)?;
+        let s = self.scopes[at.scope as usize];
+        match &*self.batch {
+            Batch::Logs(req) => Ok(&req.resource_logs[s.resource as usize].scope_logs
+                [s.pos as usize]
+                .log_records[at.pos as usize]),
+            other => Err(ViewError::WrongSignal(
+                field,
+                "log records",
+                other.signal().item(),
+            )),
+        }
+    }
+
+    fn metric_ref(&self, item: u32, field: &'static str) -> Result<&Metric, ViewError> {
+        let at = self.item(item)?;
+        let s = self.scopes[at.scope as usize];
+        match &*self.batch {
+            Batch::Metrics(req) => Ok(&req.resource_metrics[s.resource as usize].scope_metrics
+                [s.pos as usize]
+                .metrics[at.metric as usize]),
+            other => Err(ViewError::WrongSignal(
+                field,
+                "metric data points",
+                other.signal().item(),
+            )),
+        }
+    }
+
+    fn scope_data(&self, scope: u32) -> Result<Option<&InstrumentationScope>, ViewError> {
+        let ScopeRef { resource, pos } = self.scope_ref(scope)?;
+        let (r, p) = (resource as usize, pos as usize);
+        Ok(match &*self.batch {
+            Batch::Traces(req) => req.resource_spans[r].scope_spans[p].scope.as_ref(),
+            Batch::Logs(req) => req.resource_logs[r].scope_logs[p].scope.as_ref(),
+            Batch::Metrics(req) => req.resource_metrics[r].scope_metrics[p].scope.as_ref(),
+        })
+    }
+
+    fn attributes_ref(&self, owner: Owner) -> Result<&[KeyValue], ViewError> {
+        match owner {
+            Owner::Resource(r) => {
+                let count = self.resource_count();
+                let resource = match &*self.batch {
+                    Batch::Traces(req) => req.resource_spans.get(r as usize).map(|r| &r.resource),
+                    Batch::Logs(req) => req.resource_logs.get(r as usize).map(|r| &r.resource),
+                    Batch::Metrics(req) => {
+                        req.resource_metrics.get(r as usize).map(|r| &r.resource)
+                    }
+                };
+                let resource = resource.ok_or(ViewError::Resource(r, count))?;
+                Ok(resource.as_ref().map_or(&[][..], |r| &r.attributes))
+            }
+            Owner::Scope(s) => Ok(self.scope_data(s)?.map_or(&[][..], |s| &s.attributes)),
+            Owner::Event(item, e) => self
+                .span_ref(item, "events")?
+                .events
+                .get(e as usize)
+                .map(|e| &e.attributes[..])
+                .ok_or(ViewError::Member(item, "event", e)),
+            Owner::Link(item, l) => self
+                .span_ref(item, "links")?
+                .links
+                .get(l as usize)
+                .map(|l| &l.attributes[..])
+                .ok_or(ViewError::Member(item, "link", l)),
+            Owner::Item(item) => match self.signal() {
+                Signal::Traces => Ok(&self.span_ref(item, "attributes")?.attributes),
+                Signal::Logs => Ok(&self.log_ref(item, "attributes")?.attributes),
+                Signal::Metrics => {
+                    let pos = self.item(item)?.pos as usize;
+                    let metric = self.metric_ref(item, "attributes")?;
+                    with_point!(metric.data.as_ref(), get, pos, |p| &p.attributes[..])
+                        .ok_or(ViewError::Item(item, pos))
+                }
+            },
         }
     }
 
@@ -345,7 +444,7 @@ impl BatchView {
                 Signal::Metrics => {
                     let pos = self.item(item)?.pos as usize;
                     let metric = self.metric_mut(item, "attributes")?;
-                    with_point!(metric, pos, |p| &mut p.attributes)
+                    with_point!(metric.data.as_mut(), get_mut, pos, |p| &mut p.attributes)
                         .ok_or(ViewError::Item(item, pos))
                 }
             },
@@ -354,16 +453,16 @@ impl BatchView {
 
     // --- attributes ---
 
-    pub fn attribute(&mut self, owner: Owner, key: &str) -> Result<Option<&AnyValue>, ViewError> {
-        let attrs = self.attributes_mut(owner)?;
+    pub fn attribute(&self, owner: Owner, key: &str) -> Result<Option<&AnyValue>, ViewError> {
+        let attrs = self.attributes_ref(owner)?;
         Ok(attrs
             .iter()
             .find(|kv| kv.key == key)
             .and_then(|kv| kv.value.as_ref()))
     }
 
-    pub fn attributes(&mut self, owner: Owner) -> Result<&[KeyValue], ViewError> {
-        Ok(self.attributes_mut(owner)?)
+    pub fn attributes(&self, owner: Owner) -> Result<&[KeyValue], ViewError> {
+        self.attributes_ref(owner)
     }
 
     pub fn set_attribute(
@@ -386,6 +485,10 @@ impl BatchView {
     }
 
     pub fn remove_attribute(&mut self, owner: Owner, key: &str) -> Result<bool, ViewError> {
+        // Only a key that is there costs a copy of a shared batch.
+        if !self.attributes_ref(owner)?.iter().any(|kv| kv.key == key) {
+            return Ok(false);
+        }
         let attrs = self.attributes_mut(owner)?;
         let before = attrs.len();
         attrs.retain(|kv| kv.key != key);
@@ -402,21 +505,27 @@ impl BatchView {
 
     // --- scope ---
 
-    pub fn scope_name(&mut self, scope: u32) -> Result<String, ViewError> {
-        Ok(self.scope_mut(scope)?.name.clone())
+    pub fn scope_name(&self, scope: u32) -> Result<String, ViewError> {
+        Ok(self
+            .scope_data(scope)?
+            .map(|s| s.name.clone())
+            .unwrap_or_default())
     }
 
-    pub fn scope_version(&mut self, scope: u32) -> Result<String, ViewError> {
-        Ok(self.scope_mut(scope)?.version.clone())
+    pub fn scope_version(&self, scope: u32) -> Result<String, ViewError> {
+        Ok(self
+            .scope_data(scope)?
+            .map(|s| s.version.clone())
+            .unwrap_or_default())
     }
 
     // --- fields of every signal ---
 
-    pub fn name(&mut self, item: u32) -> Result<String, ViewError> {
+    pub fn name(&self, item: u32) -> Result<String, ViewError> {
         Ok(match self.signal() {
-            Signal::Traces => self.span_mut(item, "name")?.name.clone(),
-            Signal::Logs => self.log_mut(item, "name")?.event_name.clone(),
-            Signal::Metrics => self.metric_mut(item, "name")?.name.clone(),
+            Signal::Traces => self.span_ref(item, "name")?.name.clone(),
+            Signal::Logs => self.log_ref(item, "name")?.event_name.clone(),
+            Signal::Metrics => self.metric_ref(item, "name")?.name.clone(),
         })
     }
 
@@ -431,11 +540,11 @@ impl BatchView {
         Ok(())
     }
 
-    pub fn time_unix_nano(&mut self, item: u32) -> Result<u64, ViewError> {
+    pub fn time_unix_nano(&self, item: u32) -> Result<u64, ViewError> {
         Ok(match self.signal() {
-            Signal::Traces => self.span_mut(item, "time")?.start_time_unix_nano,
+            Signal::Traces => self.span_ref(item, "time")?.start_time_unix_nano,
             Signal::Logs => {
-                let log = self.log_mut(item, "time")?;
+                let log = self.log_ref(item, "time")?;
                 if log.time_unix_nano != 0 {
                     log.time_unix_nano
                 } else {
@@ -444,16 +553,16 @@ impl BatchView {
             }
             Signal::Metrics => {
                 let pos = self.item(item)?.pos as usize;
-                let metric = self.metric_mut(item, "time")?;
-                with_point!(metric, pos, |p| p.time_unix_nano).unwrap_or(0)
+                let metric = self.metric_ref(item, "time")?;
+                with_point!(metric.data.as_ref(), get, pos, |p| p.time_unix_nano).unwrap_or(0)
             }
         })
     }
 
-    pub fn trace_id(&mut self, item: u32) -> Result<Vec<u8>, ViewError> {
+    pub fn trace_id(&self, item: u32) -> Result<Vec<u8>, ViewError> {
         Ok(match self.signal() {
-            Signal::Traces => self.span_mut(item, "trace id")?.trace_id.clone(),
-            Signal::Logs => self.log_mut(item, "trace id")?.trace_id.clone(),
+            Signal::Traces => self.span_ref(item, "trace id")?.trace_id.clone(),
+            Signal::Logs => self.log_ref(item, "trace id")?.trace_id.clone(),
             Signal::Metrics => {
                 self.item(item)?;
                 Vec::new()
@@ -461,10 +570,10 @@ impl BatchView {
         })
     }
 
-    pub fn span_id(&mut self, item: u32) -> Result<Vec<u8>, ViewError> {
+    pub fn span_id(&self, item: u32) -> Result<Vec<u8>, ViewError> {
         Ok(match self.signal() {
-            Signal::Traces => self.span_mut(item, "span id")?.span_id.clone(),
-            Signal::Logs => self.log_mut(item, "span id")?.span_id.clone(),
+            Signal::Traces => self.span_ref(item, "span id")?.span_id.clone(),
+            Signal::Logs => self.log_ref(item, "span id")?.span_id.clone(),
             Signal::Metrics => {
                 self.item(item)?;
                 Vec::new()
@@ -474,14 +583,22 @@ impl BatchView {
 
     // --- spans ---
 
-    pub fn span(&mut self, item: u32, field: &'static str) -> Result<&mut Span, ViewError> {
+    pub fn span(&self, item: u32, field: &'static str) -> Result<&Span, ViewError> {
+        self.span_ref(item, field)
+    }
+
+    pub fn span_for_update(
+        &mut self,
+        item: u32,
+        field: &'static str,
+    ) -> Result<&mut Span, ViewError> {
         self.span_mut(item, field)
     }
 
     // --- logs ---
 
-    pub fn log(&mut self, item: u32, field: &'static str) -> Result<&mut LogRecord, ViewError> {
-        self.log_mut(item, field)
+    pub fn log(&self, item: u32, field: &'static str) -> Result<&LogRecord, ViewError> {
+        self.log_ref(item, field)
     }
 
     pub fn set_body(&mut self, item: u32, body: AnyValue) -> Result<(), ViewError> {
@@ -492,13 +609,13 @@ impl BatchView {
 
     // --- metrics ---
 
-    pub fn metric(&mut self, item: u32, field: &'static str) -> Result<&mut Metric, ViewError> {
-        self.metric_mut(item, field)
+    pub fn metric(&self, item: u32, field: &'static str) -> Result<&Metric, ViewError> {
+        self.metric_ref(item, field)
     }
 
-    pub fn number_value(&mut self, item: u32) -> Result<Option<f64>, ViewError> {
+    pub fn number_value(&self, item: u32) -> Result<Option<f64>, ViewError> {
         let pos = self.item(item)?.pos as usize;
-        let metric = self.metric_mut(item, "number value")?;
+        let metric = self.metric_ref(item, "number value")?;
         let point = match metric.data.as_ref() {
             Some(metric::Data::Gauge(d)) => d.data_points.get(pos),
             Some(metric::Data::Sum(d)) => d.data_points.get(pos),
@@ -536,7 +653,7 @@ impl BatchView {
         }
         let s = self.scopes[at.scope as usize];
         let (r, sp, pos) = (s.resource as usize, s.pos as usize, at.pos as usize);
-        let (new_pos, size) = match &mut self.batch {
+        let (new_pos, size) = match Arc::make_mut(&mut self.batch) {
             Batch::Traces(req) => {
                 let spans = &mut req.resource_spans[r].scope_spans[sp].spans;
                 let copy = spans[pos].clone();
@@ -580,10 +697,11 @@ impl BatchView {
     }
 
     /// The batch with dropped items removed, and with resources, scopes and
-    /// metrics left empty by the drops removed too.
-    pub fn finish(self) -> Batch {
+    /// metrics left empty by the drops removed too. Unchanged, it is the
+    /// same shared batch that came in.
+    pub fn finish(self) -> Arc<Batch> {
         let Self {
-            mut batch,
+            batch: mut shared,
             scopes,
             items,
             dropped,
@@ -591,8 +709,9 @@ impl BatchView {
             ..
         } = self;
         if dropped_count == 0 {
-            return batch;
+            return shared;
         }
+        let batch = Arc::make_mut(&mut shared);
         // keep[scope][metric][pos]; spans and logs use metric 0.
         let mut keep: Vec<Vec<Vec<bool>>> = vec![Vec::new(); scopes.len()];
         for (at, &gone) in items.iter().zip(&dropped) {
@@ -610,7 +729,7 @@ impl BatchView {
             let (r, p) = (s.resource as usize, s.pos as usize);
             // A scope that arrived without items has no keep list.
             let first = lists.first().map_or(&[][..], Vec::as_slice);
-            match &mut batch {
+            match &mut *batch {
                 Batch::Traces(req) => {
                     retain_by(&mut req.resource_spans[r].scope_spans[p].spans, first);
                 }
@@ -632,7 +751,7 @@ impl BatchView {
                 }
             }
         }
-        match &mut batch {
+        match batch {
             Batch::Traces(req) => {
                 for rs in &mut req.resource_spans {
                     rs.scope_spans.retain(|ss| !ss.spans.is_empty());
@@ -653,7 +772,7 @@ impl BatchView {
                     .retain(|rm| !rm.scope_metrics.is_empty());
             }
         }
-        batch
+        shared
     }
 }
 
@@ -663,7 +782,7 @@ mod tests {
     use crate::plugin::check::sample;
 
     fn view(signal: Signal) -> BatchView {
-        BatchView::new(sample(signal), 1 << 20, 100)
+        BatchView::new(Arc::new(sample(signal)), 1 << 20, 100)
     }
 
     #[test]
@@ -675,7 +794,7 @@ mod tests {
         assert_eq!(copy, 3);
         v.set_name(copy, "copy".into()).unwrap();
         assert_eq!(v.kept(), 3);
-        let Batch::Traces(r) = v.finish() else {
+        let Batch::Traces(r) = &*v.finish() else {
             panic!()
         };
         let names: Vec<_> = r.resource_spans[0].scope_spans[0]
@@ -693,7 +812,7 @@ mod tests {
         for i in 0..3 {
             v.drop_item(i).unwrap();
         }
-        let Batch::Metrics(r) = v.finish() else {
+        let Batch::Metrics(r) = &*v.finish() else {
             panic!()
         };
         assert!(r.resource_metrics.is_empty());
@@ -702,13 +821,13 @@ mod tests {
         v.drop_item(0).unwrap();
         let batch = v.finish();
         assert_eq!(batch.item_count(), 2);
-        let Batch::Metrics(r) = batch else { panic!() };
+        let Batch::Metrics(r) = &*batch else { panic!() };
         assert_eq!(r.resource_metrics[0].scope_metrics[0].metrics.len(), 1);
     }
 
     #[test]
     fn wrong_signal_and_out_of_range_are_errors_not_panics() {
-        let mut v = view(Signal::Logs);
+        let v = view(Signal::Logs);
         assert!(matches!(v.span(0, "kind"), Err(ViewError::WrongSignal(..))));
         assert!(matches!(v.name(9), Err(ViewError::Item(9, 3))));
         assert!(matches!(
@@ -722,8 +841,30 @@ mod tests {
     }
 
     #[test]
+    fn a_plugin_that_changes_nothing_costs_no_copy() {
+        let shared = Arc::new(sample(Signal::Traces));
+        let mut v = BatchView::new(shared.clone(), 1 << 20, 100);
+        v.name(0).unwrap();
+        v.attribute(Owner::Item(0), "user").unwrap();
+        assert!(!v.remove_attribute(Owner::Item(0), "absent").unwrap());
+        assert!(Arc::ptr_eq(&v.finish(), &shared));
+
+        // A change copies, leaving the original for the pass policy.
+        let mut v = BatchView::new(shared.clone(), 1 << 20, 100);
+        v.set_name(0, "renamed".into()).unwrap();
+        let changed = v.finish();
+        assert!(!Arc::ptr_eq(&changed, &shared));
+        assert_eq!(shared.item_count(), 3);
+        let Batch::Traces(r) = &*shared else { panic!() };
+        assert_eq!(
+            r.resource_spans[0].scope_spans[0].spans[0].name,
+            "GET /cart"
+        );
+    }
+
+    #[test]
     fn what_a_plugin_adds_is_bounded() {
-        let mut v = BatchView::new(sample(Signal::Traces), 1000, 4);
+        let mut v = BatchView::new(Arc::new(sample(Signal::Traces)), 1000, 4);
         let big = AnyValue {
             value: Some(
                 opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(
@@ -735,7 +876,7 @@ mod tests {
             v.set_attribute(Owner::Item(0), "k".into(), big),
             Err(ViewError::TooMuchAdded(1000))
         ));
-        let mut v = BatchView::new(sample(Signal::Traces), 1 << 20, 4);
+        let mut v = BatchView::new(Arc::new(sample(Signal::Traces)), 1 << 20, 4);
         v.copy_item(0).unwrap();
         assert!(matches!(v.copy_item(0), Err(ViewError::TooManyItems(4))));
     }
