@@ -195,11 +195,14 @@ pub fn run_chain(
                 .plugin_items_in
                 .get_or_create(&label)
                 .inc_by(items_in);
-            // Shared, not copied: the plugin's view copies it only if it
-            // changes something, and `pass` falls back on this one.
+            // Under `pass` the part is shared with the plugin's view rather
+            // than copied up front: the view copies it on its first change,
+            // so a plugin that changes nothing costs no copy. Under the
+            // other policies nothing else holds it and nothing is copied.
             let part = Arc::new(part);
+            let backup = (plugin.on_error == OnError::Pass).then(|| part.clone());
             let started = std::time::Instant::now();
-            let result = plugin.process(part.clone());
+            let result = plugin.process(part);
             telemetry
                 .plugin_duration
                 .get_or_create(&label)
@@ -218,7 +221,7 @@ pub fn run_chain(
                 .inc();
             let kept = match result {
                 Ok(done) => {
-                    drop(part);
+                    drop(backup);
                     done.batch
                 }
                 Err(failure) => {
@@ -229,15 +232,15 @@ pub fn run_chain(
                         items = items_in,
                         "plugin {failure}"
                     );
-                    match plugin.on_error {
-                        OnError::Pass => part,
-                        OnError::Reject => {
+                    match (plugin.on_error, backup) {
+                        (OnError::Pass, Some(original)) => original,
+                        (OnError::Reject, _) => {
                             return Err(Rejected {
                                 plugin: plugin.name.to_string(),
                                 failure: failure.to_string(),
                             });
                         }
-                        OnError::Drop => {
+                        _ => {
                             telemetry
                                 .plugin_items_discarded
                                 .get_or_create(&label)
