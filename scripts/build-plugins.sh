@@ -14,9 +14,12 @@ cp "$target_dir/wasm32-wasip2/release/sluice_test_plugin_behaviour.wasm" "$out/b
 cp "$target_dir/wasm32-wasip2/release/sluice_bench_proto_copy.wasm" "$out/proto_copy.wasm"
 
 # componentize-py bundles CPython; rebuild only when the source or WIT changed.
+# pip may have put it in a scripts directory that is not on PATH.
+componentize_py="$(command -v componentize-py \
+  || echo "$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/componentize-py")"
 py_out="$out/python_add_attribute.wasm"
 if [ ! -f "$py_out" ] || [ -n "$(find examples/python-add-attribute wit -newer "$py_out" -type f | head -1)" ]; then
-  componentize-py -d wit -w plugin componentize app \
+  "$componentize_py" -d wit -w plugin componentize app \
     -p examples/python-add-attribute -o "$py_out.tmp"
   mv "$py_out.tmp" "$py_out"
 fi

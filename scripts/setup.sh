@@ -15,4 +15,6 @@ fi
 if ! command -v componentize-py >/dev/null 2>&1 \
   || [ "$(componentize-py --version 2>/dev/null)" != "componentize-py 0.25.1" ]; then
   python3 -m pip install --quiet componentize-py==0.25.1
+  # pyenv puts new commands on PATH only after a rehash.
+  if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
 fi
