@@ -329,3 +329,59 @@ fn a_python_plugin_adds_its_attribute() {
     let msg = rt.load(&bad).unwrap_err().to_string();
     assert!(msg.contains("`value` must be a string"), "{msg}");
 }
+
+#[test]
+fn the_sandbox_grants_no_files_environment_stdin_or_network() {
+    let rt = runtime();
+    let out = run_chain(
+        &[load(&rt, &spec("probe", OnError::Reject))],
+        batch(&["a"]),
+        &metrics(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let Batch::Traces(r) = &out.batch else {
+        panic!()
+    };
+    let span = &r.resource_spans[0].scope_spans[0].spans[0];
+    assert!(
+        span.attributes.iter().any(|kv| kv.key == "sandbox"),
+        "the probe did not run"
+    );
+}
+
+#[test]
+fn compiled_components_are_cached_by_content_hash() {
+    let dir = std::env::temp_dir().join(format!("sluice-cache-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let cached = |dir: &std::path::Path| {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "cwasm")
+            })
+            .count()
+    };
+    let rt = Runtime::new(Some(dir.clone())).unwrap();
+    rt.load(&spec("pass", OnError::Pass)).unwrap();
+    assert_eq!(cached(&dir), 1);
+    // The same component under another name and config: the same artifact.
+    rt.load(&spec("add", OnError::Pass)).unwrap();
+    assert_eq!(cached(&dir), 1);
+    // A new runtime (a restart) loads it from the cache and it still works.
+    let again = Runtime::new(Some(dir.clone())).unwrap();
+    let plugin = load(&again, &spec("add", OnError::Reject));
+    let out = run_chain(&[plugin], batch(&["a"]), &metrics()).unwrap();
+    assert_eq!(names(&out.batch), ["a", "a (copy)"]);
+    // A corrupt artifact is ignored and replaced, not trusted.
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        std::fs::write(entry.unwrap().path(), b"garbage").unwrap();
+    }
+    let fresh = Runtime::new(Some(dir.clone())).unwrap();
+    let plugin = load(&fresh, &spec("pass", OnError::Reject));
+    run_chain(&[plugin], batch(&["a"]), &metrics()).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -38,6 +38,9 @@ enum Mode {
     RejectConfig,
     /// Logs more lines than the host keeps.
     Chatty,
+    /// Tries to reach the filesystem, environment, arguments, stdin and
+    /// network, and fails naming whatever it could reach.
+    Probe,
     /// Sets one attribute on every item (benchmarks: a write per item).
     Tag,
     /// Reads every attribute of every item and writes them all back
@@ -127,6 +130,41 @@ impl Behaviour {
             }
             Mode::Trap => panic!("mode trap: panicking on purpose"),
             Mode::Error => return Err(Error::new("mode error: failing on purpose")),
+            Mode::Probe => {
+                let mut reached = Vec::new();
+                for path in ["/", ".", "/etc/passwd", "/tmp"] {
+                    if std::fs::metadata(path).is_ok() || std::fs::read_dir(path).is_ok() {
+                        reached.push(format!("file {path}"));
+                    }
+                }
+                if std::fs::write("escape.txt", b"x").is_ok() {
+                    reached.push("file write".into());
+                }
+                if std::env::vars().next().is_some() {
+                    reached.push("environment".into());
+                }
+                if std::env::args().next().is_some() {
+                    reached.push("arguments".into());
+                }
+                let mut buf = [0u8; 1];
+                if std::io::Read::read(&mut std::io::stdin(), &mut buf).is_ok_and(|n| n > 0) {
+                    reached.push("stdin".into());
+                }
+                if std::net::TcpStream::connect("127.0.0.1:1").is_ok()
+                    || std::net::TcpListener::bind("127.0.0.1:0").is_ok()
+                {
+                    reached.push("network".into());
+                }
+                if !reached.is_empty() {
+                    return Err(Error::new(format!(
+                        "the sandbox let me reach: {}",
+                        reached.join(", ")
+                    )));
+                }
+                for item in batch.items() {
+                    item.set_attribute("sandbox", "closed");
+                }
+            }
             Mode::Tag => {
                 for item in batch.items() {
                     item.set_attribute("tagged", true);
