@@ -44,6 +44,7 @@ pub trait Backend {
     fn drop_item(&self, item: u32);
     fn is_dropped(&self, item: u32) -> bool;
     fn copy_item(&self, item: u32) -> u32;
+    fn kept_items(&self) -> Vec<u32>;
     fn trace_ids(&self) -> Vec<u8>;
     fn names(&self) -> Vec<String>;
     fn attribute_column(&self, key: &str) -> Vec<Option<Vec<ValueNode>>>;
@@ -162,6 +163,9 @@ impl Backend for wit::Batch {
     }
     fn copy_item(&self, item: u32) -> u32 {
         wit::Batch::copy_item(self, item)
+    }
+    fn kept_items(&self) -> Vec<u32> {
+        wit::Batch::kept_items(self)
     }
     fn trace_ids(&self) -> Vec<u8> {
         wit::Batch::trace_ids(self)

@@ -343,6 +343,10 @@ impl<'a> Batch<'a> {
 
     /// Every item not dropped, whatever the signal.
     ///
+    /// The list is taken when the iteration starts (one host call): items
+    /// copied during it are not visited, and an item dropped during it is
+    /// still visited if it had not been reached yet.
+    ///
     /// ```
     /// # use sluice_sdk::testing::{TestBatch, TestSpan};
     /// # let b = TestBatch::traces();
@@ -351,9 +355,10 @@ impl<'a> Batch<'a> {
     /// ```
     pub fn items(&self) -> impl Iterator<Item = Item<'a>> + 'a {
         let backend = self.backend;
-        (0..backend.len())
+        backend
+            .kept_items()
+            .into_iter()
             .map(move |index| Item { backend, index })
-            .filter(|item| !item.is_dropped())
     }
 
     /// The spans not dropped; none when the batch holds another signal.

@@ -680,6 +680,12 @@ impl Backend for TestBatch {
         s.items.push((copy, false));
         (s.items.len() - 1) as u32
     }
+    fn kept_items(&self) -> Vec<u32> {
+        let s = self.state.borrow();
+        (0..s.items.len() as u32)
+            .filter(|&i| !s.items[i as usize].1)
+            .collect()
+    }
     fn trace_ids(&self) -> Vec<u8> {
         (0..self.len())
             .flat_map(|i| {

@@ -415,6 +415,10 @@ impl telemetry::HostBatch for PluginState {
         Ok(self.view(&b)?.copy_item(item)?)
     }
 
+    fn kept_items(&mut self, b: B) -> R<Vec<u32>> {
+        Ok(self.view(&b)?.kept_items())
+    }
+
     fn trace_ids(&mut self, b: B) -> R<Vec<u8>> {
         let view = self.view(&b)?;
         let mut out = Vec::with_capacity(view.len() * 16);

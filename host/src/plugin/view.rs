@@ -640,6 +640,13 @@ impl BatchView {
         Ok(())
     }
 
+    /// The numbers of the items not dropped, in order.
+    pub fn kept_items(&self) -> Vec<u32> {
+        (0..self.items.len() as u32)
+            .filter(|&i| !self.dropped[i as usize])
+            .collect()
+    }
+
     pub fn is_dropped(&self, item: u32) -> Result<bool, ViewError> {
         self.item(item)?;
         Ok(self.dropped[item as usize])
