@@ -243,9 +243,16 @@ fn error_messages_say_what_happened() {
     assert!(msg.contains("memory limit of 33554432 bytes"), "{msg}");
     let msg = run("error");
     assert!(msg.contains("mode error: failing on purpose"), "{msg}");
-    // A Rust panic's message reaches the error through the captured stderr.
+    // A Rust panic's message reaches the failure (which is logged) through
+    // the captured stderr; the client is shown only its first line.
     let msg = run("trap");
-    assert!(msg.contains("panicking on purpose"), "{msg}");
+    assert!(msg.contains("unreachable"), "{msg}");
+    let plugin = load(&rt, &spec("trap", OnError::Reject));
+    let failure = plugin.process(Arc::new(batch(&["a"]))).unwrap_err();
+    assert!(
+        failure.to_string().contains("panicking on purpose"),
+        "{failure}"
+    );
 }
 
 #[test]
@@ -384,4 +391,28 @@ fn compiled_components_are_cached_by_content_hash() {
     let plugin = load(&fresh, &spec("pass", OnError::Reject));
     run_chain(&[plugin], batch(&["a"]), &metrics()).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_plugin_that_sleeps_fails_at_once_instead_of_holding_its_worker() {
+    let rt = runtime();
+    let mut s = spec("sleep", OnError::Reject);
+    s.timeout_ms = 200;
+    let started = Instant::now();
+    let err = run_chain(&[load(&rt, &s)], batch(&["a"]), &metrics()).unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(err.failure.starts_with("trapped"), "{err}");
+}
+
+#[test]
+fn under_pass_a_plugin_that_fails_after_changing_the_batch_leaves_no_trace() {
+    let rt = runtime();
+    let input = batch(&["a", "b"]);
+    let out = run_chain(
+        &[load(&rt, &spec("modify-then-fail", OnError::Pass))],
+        input.clone(),
+        &metrics(),
+    )
+    .unwrap();
+    assert_eq!(out.batch, input);
 }

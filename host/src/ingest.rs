@@ -256,33 +256,56 @@ impl Ingest {
         // Plugins run after the queue check, so the work they do is bounded
         // by the queue like everything else, and before encoding, so what
         // they change is what is stored.
-        let items = if inner.pipelines.handles(signal) {
+        let (items, reservation) = if inner.pipelines.handles(signal) {
             let taken = std::mem::replace(batch, Batch::empty(signal));
-            match inner.pipelines.run(taken).await {
-                Ok(ran) => {
+            let (result, held) = inner.pipelines.run(taken, reservation).await;
+            match (result, held) {
+                (Ok(ran), Some(held)) => {
                     *batch = ran.batch;
+                    let left = batch.item_count();
+                    if left == 0 {
+                        // Every item was dropped by a plugin (on purpose, or
+                        // by an on_error = "drop" policy): accepted, nothing
+                        // to store.
+                        return Ok(self.accepted(signal, 0, &rejected, reason));
+                    }
+                    // Plugins may add resource attributes that every row
+                    // repeats: the bound on that applies to what they return.
+                    let repeated = batch.repeated_bytes();
+                    if repeated > inner.max_repeated_bytes {
+                        self.refuse(signal, "plugin_failed", items as u64);
+                        return Err(IngestError::PluginFailed {
+                            message: format!(
+                                "the plugins made the request's resource and scope data, repeated \
+                                 on each of its {left} {}, {repeated} bytes, over the limit of {}",
+                                signal.item(),
+                                inner.max_repeated_bytes
+                            ),
+                            retry_after: inner.retry_after,
+                        });
+                    }
+                    (left, held)
                 }
-                Err(PipelineError::Rejected(rejected)) => {
+                (Err(PipelineError::Rejected(rejected)), _) => {
                     self.refuse(signal, "plugin_failed", items as u64);
                     return Err(IngestError::PluginFailed {
                         message: rejected.to_string(),
                         retry_after: inner.retry_after,
                     });
                 }
-                Err(PipelineError::Internal(message)) => {
+                (Err(PipelineError::Internal(message)), _) => {
                     self.refuse(signal, "internal", items as u64);
                     return Err(IngestError::Internal(message));
                 }
+                (Ok(_), None) => {
+                    self.refuse(signal, "internal", items as u64);
+                    return Err(IngestError::Internal(
+                        "the plugin pipeline did not return the queue reservation".into(),
+                    ));
+                }
             }
-            let left = batch.item_count();
-            if left == 0 {
-                // Every item was dropped by a plugin (on purpose, or by an
-                // on_error = "drop" policy): accepted, nothing to store.
-                return Ok(self.accepted(signal, 0, &rejected, reason));
-            }
-            left
         } else {
-            items
+            (items, reservation)
         };
 
         let rows = batch.encode().map_err(|e| {

@@ -22,9 +22,9 @@
 //! assert_eq!(batch.batch().item(0).attribute("team"), Some(Value::from("web")));
 //! ```
 //!
-//! The harness behaves like the host: a span accessor used on a log batch,
-//! or an item number out of range, panics with the message the host would
-//! trap with.
+//! Where the host would trap (a span accessor used on a log batch, an item
+//! number out of range) the harness panics. It does not enforce the host's
+//! limits on memory, time or what a plugin adds.
 
 use std::cell::RefCell;
 

@@ -17,6 +17,15 @@ use opentelemetry_proto::tonic::metrics::v1::metric;
 /// Lines a plugin may log per batch; more are counted, not written, so a
 /// chatty plugin cannot flood Sluice's log.
 const MAX_LOG_LINES: u32 = 100;
+/// Host-side objects (the batch, WASI streams and pollables) one instance
+/// may hold at a time.
+const MAX_HOST_OBJECTS: usize = 1024;
+/// Memories, tables and instances one plugin instance may create: enough
+/// for what wit-bindgen, componentize-py and ComponentizeJS produce.
+const MAX_MEMORIES: usize = 16;
+const MAX_TABLES: usize = 64;
+const MAX_INSTANCES: usize = 64;
+
 /// Bytes of stdout and stderr kept per instance (Python prints its
 /// tracebacks there, so they belong in the error message).
 pub const OUTPUT_CAPACITY: usize = 16 * 1024;
@@ -42,21 +51,26 @@ impl std::fmt::Debug for PluginState {
 
 impl PluginState {
     pub fn new(name: std::sync::Arc<str>, memory_limit: usize) -> Self {
-        // Stdout goes to a bounded pipe nobody reads: plugins log through
-        // the host; stderr is kept for error messages.
-        let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
+        // Stdout is discarded (a full pipe would make `println!` panic);
+        // plugins log through the host. Stderr is kept for error messages.
         let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
         // No preopened directories, environment, arguments or network: the
         // builder grants none of them unless asked. Clocks and randomness
         // are harmless and the language runtimes need them at start-up.
         let wasi = WasiCtx::builder()
-            .stdout(stdout)
+            .stdout(wasmtime_wasi::p2::pipe::SinkOutputStream)
             .stderr(stderr.clone())
             .build();
         Self {
             name,
             limiter: MemoryCap::new(memory_limit),
-            table: ResourceTable::new(),
+            table: {
+                // WASI objects a guest creates (streams, pollables) live
+                // here, outside its memory limit; a million by default.
+                let mut table = ResourceTable::new();
+                table.set_max_capacity(MAX_HOST_OBJECTS);
+                table
+            },
             wasi,
             stderr,
             logs_left: MAX_LOG_LINES,
@@ -79,11 +93,13 @@ impl PluginState {
     }
 }
 
-/// Caps a plugin instance's memories and tables together, and remembers
-/// that the cap was hit so the failure can be reported as what it is.
+/// Caps a plugin instance's memories and tables together (their running
+/// total, not each one), limits how many it may create, and remembers that
+/// the cap was hit so the failure can be reported as what it is.
 #[derive(Debug)]
 pub struct MemoryCap {
     limit: usize,
+    used: usize,
     pub exceeded: bool,
 }
 
@@ -91,8 +107,24 @@ impl MemoryCap {
     fn new(limit: usize) -> Self {
         Self {
             limit,
+            used: 0,
             exceeded: false,
         }
+    }
+
+    fn grow(&mut self, by: usize, what: &str) -> wasmtime::Result<bool> {
+        let total = self.used.saturating_add(by);
+        if total > self.limit {
+            self.exceeded = true;
+            // An error, not `Ok(false)`: guests treat a failed grow as
+            // out-of-memory and abort with an opaque `unreachable` trap.
+            bail!(
+                "memory limit of {} bytes exceeded: {what} would bring the instance to {total}",
+                self.limit
+            );
+        }
+        self.used = total;
+        Ok(true)
     }
 }
 
@@ -103,29 +135,31 @@ impl wasmtime::ResourceLimiter for MemoryCap {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
-            self.exceeded = true;
-            // An error, not `Ok(false)`: guests treat a failed grow as
-            // out-of-memory and abort with an opaque `unreachable` trap.
-            bail!(
-                "memory limit of {} bytes exceeded (had {current}, asked for {desired})",
-                self.limit
-            );
-        }
-        Ok(true)
+        self.grow(desired.saturating_sub(current), "growing a memory")
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired.saturating_mul(size_of::<usize>()) > self.limit {
-            self.exceeded = true;
-            bail!("table limit exceeded ({desired} elements)");
-        }
-        Ok(true)
+        let bytes = desired
+            .saturating_sub(current)
+            .saturating_mul(size_of::<usize>());
+        self.grow(bytes, "growing a table")
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
     }
 }
 
@@ -147,6 +181,7 @@ impl host::Host for PluginState {
             return Ok(());
         }
         self.logs_left -= 1;
+        let message = super::runtime::truncate(message, super::runtime::MAX_MESSAGE);
         let plugin = &*self.name;
         match level {
             Level::Trace => tracing::trace!(target: "sluice::plugin", plugin, "{message}"),
@@ -320,7 +355,9 @@ impl telemetry::HostBatch for PluginState {
             StatusCode::Ok => status::StatusCode::Ok,
             StatusCode::Error => status::StatusCode::Error,
         } as i32;
-        self.view(&b)?.span_for_update(item, "status")?.status = Some(Status { message, code });
+        let view = self.view(&b)?;
+        view.charge(message.len())?;
+        view.span_for_update(item, "status")?.status = Some(Status { message, code });
         Ok(())
     }
 
@@ -333,9 +370,9 @@ impl telemetry::HostBatch for PluginState {
     }
 
     fn set_trace_state(&mut self, b: B, item: u32, trace_state: String) -> R<()> {
-        self.view(&b)?
-            .span_for_update(item, "trace-state")?
-            .trace_state = trace_state;
+        let view = self.view(&b)?;
+        view.charge(trace_state.len())?;
+        view.span_for_update(item, "trace-state")?.trace_state = trace_state;
         Ok(())
     }
 

@@ -136,33 +136,46 @@ impl Pipelines {
     }
 
     /// Runs `batch` through its signal's plugins on a worker thread.
-    pub async fn run(&self, batch: Batch) -> Result<Ran, PipelineError> {
+    ///
+    /// `held` (the request's room in the queue) travels with the job and
+    /// comes back with the answer: if the caller gives up while the job
+    /// waits or runs, the room stays taken until the work is done, so
+    /// clients that time out and retry cannot pile up work behind the
+    /// plugins. A job whose caller is gone by the time it starts is skipped.
+    pub async fn run<H: Send + 'static>(
+        &self,
+        batch: Batch,
+        held: H,
+    ) -> (Result<Ran, PipelineError>, Option<H>) {
         let chain: Vec<Arc<LoadedPlugin>> = self.chain(batch.signal()).to_vec();
-        let Some(jobs) = &self.jobs else {
-            return Ok(Ran {
+        let (Some(jobs), false) = (&self.jobs, chain.is_empty()) else {
+            let ran = Ran {
                 batch,
                 discarded: 0,
-            });
+            };
+            return (Ok(ran), Some(held));
         };
-        if chain.is_empty() {
-            return Ok(Ran {
-                batch,
-                discarded: 0,
-            });
-        }
         let telemetry = self.telemetry.clone();
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move || {
-            let _ = reply.send(run_chain(&chain, batch, &telemetry));
+            if reply.is_closed() {
+                return;
+            }
+            let result = run_chain(&chain, batch, &telemetry);
+            let _ = reply.send((result, held));
         });
-        jobs.send(job)
-            .map_err(|_| PipelineError::Internal("the plugin workers have stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| {
-                PipelineError::Internal("a plugin worker failed (a bug in Sluice)".into())
-            })?
-            .map_err(PipelineError::Rejected)
+        if jobs.send(job).is_err() {
+            let error = PipelineError::Internal("the plugin workers have stopped".into());
+            return (Err(error), None);
+        }
+        match answer.await {
+            Ok((result, held)) => (result.map_err(PipelineError::Rejected), Some(held)),
+            Err(_) => {
+                let error =
+                    PipelineError::Internal("a plugin worker failed (a bug in Sluice)".into());
+                (Err(error), None)
+            }
+        }
     }
 }
 
@@ -235,9 +248,14 @@ pub fn run_chain(
                     match (plugin.on_error, backup) {
                         (OnError::Pass, Some(original)) => original,
                         (OnError::Reject, _) => {
+                            // The full failure (with the plugin's stderr) is
+                            // in the log above; the client gets its first
+                            // line, which must fit in an error header.
+                            let full = failure.to_string();
+                            let first = full.lines().next().unwrap_or_default().to_string();
                             return Err(Rejected {
                                 plugin: plugin.name.to_string(),
-                                failure: failure.to_string(),
+                                failure: super::runtime::truncate(first, 512),
                             });
                         }
                         _ => {

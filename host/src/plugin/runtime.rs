@@ -13,9 +13,38 @@ use wasmtime::{Config as EngineConfig, Engine, Store, Trap};
 
 use super::bindings::{Plugin, PluginPre};
 use super::host_impl::PluginState;
-use super::view::BatchView;
+use super::view::{BatchView, ViewError};
 use crate::config::{OnError, PluginConfig};
 use crate::signal::Batch;
+
+/// Longest message kept from a plugin (an error it returns, a log line):
+/// they reach logs and, under `reject`, clients' error headers.
+pub const MAX_MESSAGE: usize = 4096;
+
+/// A trap's cause first (what a client is shown is the first line), then
+/// the wasm backtrace for the log.
+fn describe(error: &wasmtime::Error) -> String {
+    let cause = error.root_cause().to_string();
+    let full = format!("{error:#}");
+    if full == cause {
+        cause
+    } else {
+        format!("{cause}\n{full}")
+    }
+}
+
+/// Cuts `text` to at most `max` bytes, on a character boundary.
+pub fn truncate(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push_str(" …(truncated)");
+    }
+    text
+}
 
 /// How often the epoch advances; a plugin's time limit is rounded up to it.
 const TICK: Duration = Duration::from_millis(5);
@@ -106,6 +135,7 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| LoadError::Engine(e.to_string()))?;
+        forbid_waiting(&mut linker).map_err(|e| LoadError::Engine(e.to_string()))?;
         Plugin::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| LoadError::Engine(e.to_string()))?;
 
@@ -126,11 +156,13 @@ impl Runtime {
                 }
             })
             .map_err(|e| LoadError::Engine(e.to_string()))?;
-        if let Some(dir) = &cache_dir
-            && let Err(e) = std::fs::create_dir_all(dir)
-        {
-            tracing::warn!(dir = %dir.display(), "plugin cache directory unusable, compiling without it: {e}");
-        }
+        let cache_dir = cache_dir.and_then(|dir| match private_dir(&dir) {
+            Ok(()) => Some(dir),
+            Err(why) => {
+                tracing::warn!(dir = %dir.display(), "not using the plugin cache directory: {why}; compiling every plugin at startup");
+                None
+            }
+        });
         Ok(Self {
             engine,
             linker,
@@ -222,6 +254,72 @@ impl Runtime {
         }
         load_serialized(&self.engine, &compiled)
     }
+}
+
+/// Creates the cache directory readable by us alone, and refuses one that
+/// others can write to: whoever can write a compiled artifact there can run
+/// native code as Sluice.
+fn private_dir(dir: &Path) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| e.to_string())?;
+        let meta = std::fs::metadata(dir).map_err(|e| e.to_string())?;
+        // Our uid, without unsafe code: the owner of a file we create.
+        let probe = dir.join(format!(".owner-{}", std::process::id()));
+        std::fs::write(&probe, b"").map_err(|e| e.to_string())?;
+        let ours = std::fs::metadata(&probe)
+            .map(|m| m.uid())
+            .map_err(|e| e.to_string());
+        let _ = std::fs::remove_file(&probe);
+        if meta.uid() != ours? {
+            return Err("it belongs to another user".into());
+        }
+        if meta.mode() & 0o022 != 0 {
+            return Err(format!(
+                "others can write to it (mode {:o}); chmod go-w it",
+                meta.mode() & 0o777
+            ));
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())
+    }
+}
+
+/// Replaces WASI's two blocking calls with traps. A synchronous WASI host
+/// waits inside host code, where the epoch deadline cannot interrupt it, so
+/// a plugin that sleeps (a retry back-off, `time.sleep`) would hold its
+/// worker thread past `timeout_ms`, or forever. A batch transform has
+/// nothing to wait for: waiting is refused, and the plugin fails as a trap.
+fn forbid_waiting(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+    use wasmtime::component::Resource;
+    use wasmtime_wasi::p2::DynPollable;
+    linker.allow_shadowing(true);
+    // Guests built against any 0.2.x resolve to this by semver.
+    let mut poll = linker.instance("wasi:io/poll@0.2.12")?;
+    poll.func_wrap(
+        "poll",
+        |_, _: (Vec<Resource<DynPollable>>,)| -> wasmtime::Result<(Vec<u32>,)> {
+            wasmtime::bail!(
+                "plugins may not wait (wasi:io/poll.poll): a batch has nothing to wait for"
+            )
+        },
+    )?;
+    poll.func_wrap(
+        "[method]pollable.block",
+        |_, _: (Resource<DynPollable>,)| -> wasmtime::Result<()> {
+            wasmtime::bail!("plugins may not wait (wasi:io/poll.pollable.block): a batch has nothing to wait for")
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
 }
 
 /// Content hash of the component plus the engine's compatibility hash
@@ -329,7 +427,7 @@ impl LoadedPlugin {
         plugin
             .call_init(&mut *store, &self.config)
             .map_err(|e| self.failure(store, e))?
-            .map_err(Failure::Error)?;
+            .map_err(|m| Failure::Error(truncate(m, MAX_MESSAGE)))?;
         Ok(plugin)
     }
 
@@ -359,7 +457,9 @@ impl LoadedPlugin {
         let result = plugin.call_process(&mut store, borrowed);
         let result = match result {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => Err(Failure::Error(self.with_output(&store, message))),
+            Ok(Err(message)) => Err(Failure::Error(
+                self.with_output(&store, truncate(message, MAX_MESSAGE)),
+            )),
             Err(e) => Err(self.failure(&store, e)),
         };
         result?;
@@ -376,13 +476,19 @@ impl LoadedPlugin {
 
     fn failure(&self, store: &Store<PluginState>, error: wasmtime::Error) -> Failure {
         self.log_suppressed(store);
-        if store.data().limiter.exceeded {
-            return Failure::Memory(self.with_output(store, format!("{error:#}")));
+        let added_too_much = error.chain().any(|e| {
+            matches!(
+                e.downcast_ref::<ViewError>(),
+                Some(ViewError::TooMuchAdded(_) | ViewError::TooManyItems(_))
+            )
+        });
+        if store.data().limiter.exceeded || added_too_much {
+            return Failure::Memory(self.with_output(store, describe(&error)));
         }
         if let Some(Trap::Interrupt) = error.downcast_ref::<Trap>() {
             return Failure::Timeout(self.timeout.as_millis() as u64);
         }
-        Failure::Trap(self.with_output(store, format!("{error:#}")))
+        Failure::Trap(self.with_output(store, describe(&error)))
     }
 
     /// Appends what the guest wrote to stderr (a Python traceback, a Rust

@@ -22,9 +22,9 @@ pub enum ValueError {
     Shared(u32),
 }
 
-/// OTLP receivers already refuse deeper values (prost's recursion limit is
-/// 100), so nothing legitimate is lost.
-const MAX_DEPTH: usize = 64;
+/// Above what OTLP receivers accept (prost's recursion limit is 100), so
+/// any value that arrived can be written back.
+const MAX_DEPTH: usize = 128;
 
 /// Converts an OTLP value to nodes; node 0 is the root.
 pub fn to_nodes(value: &AnyValue) -> Vec<ValueNode> {
@@ -186,7 +186,7 @@ mod tests {
             from_nodes(&[ValueNode::Array(vec![1, 1]), ValueNode::Int(1)]),
             Err(ValueError::Shared(1))
         );
-        let deep: Vec<_> = (1..=70)
+        let deep: Vec<_> = (1..=140)
             .map(|i| ValueNode::Array(vec![i]))
             .chain([ValueNode::Empty])
             .collect();

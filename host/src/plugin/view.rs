@@ -455,8 +455,10 @@ impl BatchView {
 
     pub fn attribute(&self, owner: Owner, key: &str) -> Result<Option<&AnyValue>, ViewError> {
         let attrs = self.attributes_ref(owner)?;
+        // The last of duplicate keys: the one the store keeps.
         Ok(attrs
             .iter()
+            .rev()
             .find(|kv| kv.key == key)
             .and_then(|kv| kv.value.as_ref()))
     }
@@ -473,8 +475,17 @@ impl BatchView {
     ) -> Result<(), ViewError> {
         self.charge(attr_size(&key, &value))?;
         let attrs = self.attributes_mut(owner)?;
-        match attrs.iter_mut().find(|kv| kv.key == key) {
-            Some(kv) => kv.value = Some(value),
+        match attrs.iter().position(|kv| kv.key == key) {
+            Some(first) => {
+                // Duplicate keys (clients may send them) would keep an old
+                // value behind the new one: a redactor must replace all.
+                attrs[first].value = Some(value);
+                let mut i = 0;
+                attrs.retain(|kv| {
+                    i += 1;
+                    i - 1 <= first || kv.key != key
+                });
+            }
             None => attrs.push(KeyValue {
                 key,
                 value: Some(value),
@@ -495,7 +506,8 @@ impl BatchView {
         Ok(attrs.len() != before)
     }
 
-    fn charge(&mut self, bytes: usize) -> Result<(), ViewError> {
+    /// Counts bytes a plugin makes the host hold; fails past the limit.
+    pub fn charge(&mut self, bytes: usize) -> Result<(), ViewError> {
         self.added_bytes = self.added_bytes.saturating_add(bytes);
         if self.added_bytes > self.max_added_bytes {
             return Err(ViewError::TooMuchAdded(self.max_added_bytes));
@@ -867,6 +879,37 @@ mod tests {
             r.resource_spans[0].scope_spans[0].spans[0].name,
             "GET /cart"
         );
+    }
+
+    #[test]
+    fn duplicate_keys_read_as_the_store_keeps_them_and_are_all_replaced() {
+        use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
+        let s = |v: &str| AnyValue {
+            value: Some(V::StringValue(v.into())),
+        };
+        let mut batch = sample(Signal::Traces);
+        let Batch::Traces(r) = &mut batch else {
+            panic!()
+        };
+        let span = &mut r.resource_spans[0].scope_spans[0].spans[0];
+        span.attributes = ["a", "b"]
+            .iter()
+            .map(|v| KeyValue {
+                key: "password".into(),
+                value: Some(s(v)),
+                ..Default::default()
+            })
+            .collect();
+        let mut v = BatchView::new(Arc::new(batch), 1 << 20, 100);
+        assert_eq!(
+            v.attribute(Owner::Item(0), "password").unwrap(),
+            Some(&s("b"))
+        );
+        v.set_attribute(Owner::Item(0), "password".into(), s("***"))
+            .unwrap();
+        let attrs = v.attributes(Owner::Item(0)).unwrap();
+        assert_eq!(attrs.len(), 1);
+        assert_eq!(attrs[0].value, Some(s("***")));
     }
 
     #[test]

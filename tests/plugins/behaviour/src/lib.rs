@@ -34,6 +34,10 @@ enum Mode {
     Trap,
     /// Returns an error.
     Error,
+    /// Changes every item, then returns an error.
+    ModifyThenFail,
+    /// Sleeps for an hour.
+    Sleep,
     /// Rejects its config.
     RejectConfig,
     /// Logs more lines than the host keeps.
@@ -130,6 +134,15 @@ impl Behaviour {
             }
             Mode::Trap => panic!("mode trap: panicking on purpose"),
             Mode::Error => return Err(Error::new("mode error: failing on purpose")),
+            Mode::ModifyThenFail => {
+                for item in batch.items() {
+                    item.set_name("changed");
+                    item.set_attribute("half-done", true);
+                    item.drop();
+                }
+                return Err(Error::new("mode modify-then-fail: failing after changes"));
+            }
+            Mode::Sleep => std::thread::sleep(std::time::Duration::from_secs(3600)),
             Mode::Probe => {
                 let mut reached = Vec::new();
                 for path in ["/", ".", "/etc/passwd", "/tmp"] {
