@@ -14,7 +14,7 @@ use std::process::Command;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use otlp::{good_span, traces};
+use otlp::{good_span, grpc_export_raw, traces};
 use prost::Message;
 use server::{ServerProcess, TempDir, count, open_db};
 
@@ -260,4 +260,37 @@ fn plugin_check_reports_what_a_plugin_does() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("refused on purpose"));
+}
+
+#[test]
+fn over_grpc_a_rejecting_plugin_gets_unavailable_with_retry_info() {
+    let dir = TempDir::new("plugin-grpc-reject");
+    let cfg = config(
+        dir.path(),
+        r#"
+[[pipelines.traces]]
+name = "slow"
+path = "BEHAVIOUR"
+on_error = "reject"
+timeout_ms = 50
+[pipelines.traces.config]
+mode = "loop"
+"#,
+    );
+    let server = ServerProcess::start(dir.path(), &["--config", cfg.to_str().unwrap()]);
+    let body = traces("shop", vec![good_span(1, "GET /cart")]).encode_to_vec();
+    let status = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(grpc_export_raw(&server.grpc_url(), body, false))
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    assert!(
+        status
+            .message()
+            .contains("plugin \"slow\" ran out of time (50 ms)"),
+        "{status:?}"
+    );
+    // RetryInfo rides in the details, so exporters retry after the delay.
+    assert!(!status.details().is_empty(), "{status:?}");
+    server.stop();
 }

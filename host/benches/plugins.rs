@@ -30,11 +30,14 @@ fn plugin_path() -> PathBuf {
     built("behaviour.wasm")
 }
 
-fn built(file: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let path = target.join("sluice-plugins").join(file);
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
+fn built(file: &str) -> PathBuf {
+    let path = target_dir().join("sluice-plugins").join(file);
     assert!(
         path.exists(),
         "{} missing: run scripts/build-plugins.sh",
@@ -122,6 +125,29 @@ fn bench(c: &mut Criterion) {
             criterion::BatchSize::LargeInput,
         )
     });
+    // The Python example (componentize-py): sets one attribute per item.
+    let python_rt = Runtime::new(Some(target_dir().join("sluice-plugin-cache"))).unwrap();
+    let mut spec = PluginConfig::new("python", built("python_add_attribute.wasm"));
+    spec.on_error = OnError::Reject;
+    spec.timeout_ms = 10_000;
+    spec.memory_limit = sluice::config::ByteSize::mib(256);
+    spec.config.insert("value".into(), "python".into());
+    let python = Arc::new(python_rt.load(&spec).unwrap());
+    for spans in [100, 1_000] {
+        let input = batch(spans);
+        group.throughput(Throughput::Elements(spans as u64));
+        group.bench_with_input(
+            BenchmarkId::new("python-add-attribute", spans),
+            &input,
+            |b, input| {
+                b.iter_batched(
+                    || input.clone(),
+                    |batch| run_chain(std::slice::from_ref(&python), batch, &metrics).unwrap(),
+                    criterion::BatchSize::LargeInput,
+                )
+            },
+        );
+    }
     // Instantiation alone: an empty batch.
     let empty = batch(0);
     let pass = load(&rt, "pass");
