@@ -356,19 +356,22 @@ fn load_serialized(engine: &Engine, compiled: &[u8]) -> wasmtime::Result<Compone
 /// with an opaque message; say which version it wants instead.
 fn check_wit_version(engine: &Engine, component: &Component) -> Result<(), String> {
     let ty = component.component_type();
-    for (name, _) in ty.imports(engine) {
-        let Some(rest) = name.strip_prefix(WIT_PACKAGE) else {
-            continue;
-        };
-        let version = rest.rsplit_once('@').map(|(_, v)| v).unwrap_or("");
-        if !WIT_VERSIONS.contains(&version) {
-            return Err(format!(
-                "it was built for {name}, but this Sluice implements {WIT_PACKAGE}@{}",
-                WIT_VERSIONS.join(", @")
-            ));
-        }
-    }
-    Ok(())
+    ty.imports(engine)
+        .find_map(|(name, _)| unsupported_import(name))
+        .map_or(Ok(()), Err)
+}
+
+/// Why an import names a `sluice:plugin` version this host does not
+/// implement, if it does.
+fn unsupported_import(name: &str) -> Option<String> {
+    let rest = name.strip_prefix(WIT_PACKAGE)?;
+    let version = rest.rsplit_once('@').map(|(_, v)| v).unwrap_or("");
+    (!WIT_VERSIONS.contains(&version)).then(|| {
+        format!(
+            "it was built for {name}, but this Sluice implements {WIT_PACKAGE}@{}",
+            WIT_VERSIONS.join(", @")
+        )
+    })
 }
 
 fn toml_to_json(table: &toml::Table) -> String {
@@ -512,5 +515,33 @@ impl LoadedPlugin {
                 "{n} more log lines from this batch were suppressed"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn other_contract_versions_are_named_in_the_error() {
+        assert_eq!(unsupported_import("sluice:plugin/telemetry@0.1.0"), None);
+        assert_eq!(unsupported_import("wasi:io/poll@0.2.6"), None);
+        let msg = unsupported_import("sluice:plugin/telemetry@0.2.0").unwrap();
+        assert!(
+            msg.contains("built for sluice:plugin/telemetry@0.2.0"),
+            "{msg}"
+        );
+        assert!(msg.contains("implements sluice:plugin@0.1.0"), "{msg}");
+        assert!(unsupported_import("sluice:plugin/host").is_some());
+    }
+
+    #[test]
+    fn long_messages_are_cut_on_a_character_boundary() {
+        let cut = truncate("é".repeat(10), 5);
+        assert!(
+            cut.starts_with("éé") && cut.ends_with("(truncated)"),
+            "{cut}"
+        );
+        assert_eq!(truncate("short".into(), 5), "short");
     }
 }
