@@ -92,6 +92,22 @@ macro_rules! with_point {
     };
 }
 
+/// A span, log record or metric by shared or mutable reference (`mut` as
+/// the last argument); `locate` checks the signal first, so that a wrong
+/// call copies nothing.
+macro_rules! reach {
+    ($batch:expr, $variant:ident, $resources:ident, $scopes:ident, $list:ident, $s:expr, $index:expr $(, $mut:tt)?) => {
+        match $batch {
+            Batch::$variant(req) => Ok(&$($mut)? req.$resources[$s.resource as usize].$scopes[$s.pos as usize].$list[$index as usize]),
+            other => Err(ViewError::WrongSignal(
+                "item",
+                stringify!($list),
+                other.signal().item(),
+            )),
+        }
+    };
+}
+
 fn point_count(metric: &Metric) -> usize {
     match &metric.data {
         Some(metric::Data::Gauge(d)) => d.data_points.len(),
@@ -282,94 +298,104 @@ impl BatchView {
         Ok(slot.get_or_insert_with(InstrumentationScope::default))
     }
 
-    fn span_mut(&mut self, item: u32, field: &'static str) -> Result<&mut Span, ViewError> {
-        let at = self.item(item)?;
-        let s = self.scopes[at.scope as usize];
-        match Arc::make_mut(&mut self.batch) {
-            Batch::Traces(req) => Ok(&mut req.resource_spans[s.resource as usize].scope_spans
-                [s.pos as usize]
-                .spans[at.pos as usize]),
-            other => Err(ViewError::WrongSignal(
-                field,
-                "spans",
-                other.signal().item(),
-            )),
-        }
-    }
-
-    fn log_mut(&mut self, item: u32, field: &'static str) -> Result<&mut LogRecord, ViewError> {
-        let at = self.item(item)?;
-        let s = self.scopes[at.scope as usize];
-        match Arc::make_mut(&mut self.batch) {
-            Batch::Logs(req) => Ok(&mut req.resource_logs[s.resource as usize].scope_logs
-                [s.pos as usize]
-                .log_records[at.pos as usize]),
-            other => Err(ViewError::WrongSignal(
-                field,
-                "log records",
-                other.signal().item(),
-            )),
-        }
-    }
-
-    fn metric_mut(&mut self, item: u32, field: &'static str) -> Result<&mut Metric, ViewError> {
-        let at = self.item(item)?;
-        let s = self.scopes[at.scope as usize];
-        match Arc::make_mut(&mut self.batch) {
-            Batch::Metrics(req) => Ok(&mut req.resource_metrics[s.resource as usize].scope_metrics
-                [s.pos as usize]
-                .metrics[at.metric as usize]),
-            other => Err(ViewError::WrongSignal(
-                field,
-                "metric data points",
-                other.signal().item(),
-            )),
-        }
-    }
-
     fn span_ref(&self, item: u32, field: &'static str) -> Result<&Span, ViewError> {
-        let at = self.item(item)?;
-        let s = self.scopes[at.scope as usize];
-        match &*self.batch {
-            Batch::Traces(req) => Ok(&req.resource_spans[s.resource as usize].scope_spans
-                [s.pos as usize]
-                .spans[at.pos as usize]),
-            other => Err(ViewError::WrongSignal(
-                field,
-                "spans",
-                other.signal().item(),
-            )),
-        }
+        let (s, at) = self.locate(item, field, Signal::Traces)?;
+        reach!(
+            &*self.batch,
+            Traces,
+            resource_spans,
+            scope_spans,
+            spans,
+            s,
+            at.pos
+        )
+    }
+
+    fn span_mut(&mut self, item: u32, field: &'static str) -> Result<&mut Span, ViewError> {
+        let (s, at) = self.locate(item, field, Signal::Traces)?;
+        reach!(
+            Arc::make_mut(&mut self.batch),
+            Traces,
+            resource_spans,
+            scope_spans,
+            spans,
+            s,
+            at.pos,
+            mut
+        )
     }
 
     fn log_ref(&self, item: u32, field: &'static str) -> Result<&LogRecord, ViewError> {
-        let at = self.item(item)?;
-        let s = self.scopes[at.scope as usize];
-        match &*self.batch {
-            Batch::Logs(req) => Ok(&req.resource_logs[s.resource as usize].scope_logs
-                [s.pos as usize]
-                .log_records[at.pos as usize]),
-            other => Err(ViewError::WrongSignal(
-                field,
-                "log records",
-                other.signal().item(),
-            )),
-        }
+        let (s, at) = self.locate(item, field, Signal::Logs)?;
+        reach!(
+            &*self.batch,
+            Logs,
+            resource_logs,
+            scope_logs,
+            log_records,
+            s,
+            at.pos
+        )
+    }
+
+    fn log_mut(&mut self, item: u32, field: &'static str) -> Result<&mut LogRecord, ViewError> {
+        let (s, at) = self.locate(item, field, Signal::Logs)?;
+        reach!(
+            Arc::make_mut(&mut self.batch),
+            Logs,
+            resource_logs,
+            scope_logs,
+            log_records,
+            s,
+            at.pos,
+            mut
+        )
     }
 
     fn metric_ref(&self, item: u32, field: &'static str) -> Result<&Metric, ViewError> {
+        let (s, at) = self.locate(item, field, Signal::Metrics)?;
+        reach!(
+            &*self.batch,
+            Metrics,
+            resource_metrics,
+            scope_metrics,
+            metrics,
+            s,
+            at.metric
+        )
+    }
+
+    fn metric_mut(&mut self, item: u32, field: &'static str) -> Result<&mut Metric, ViewError> {
+        let (s, at) = self.locate(item, field, Signal::Metrics)?;
+        reach!(
+            Arc::make_mut(&mut self.batch),
+            Metrics,
+            resource_metrics,
+            scope_metrics,
+            metrics,
+            s,
+            at.metric,
+            mut
+        )
+    }
+
+    /// Where an item is, once it is known to be of `signal`; checked before
+    /// any copy-on-write so that a wrong call copies nothing.
+    fn locate(
+        &self,
+        item: u32,
+        field: &'static str,
+        signal: Signal,
+    ) -> Result<(ScopeRef, ItemRef), ViewError> {
         let at = self.item(item)?;
-        let s = self.scopes[at.scope as usize];
-        match &*self.batch {
-            Batch::Metrics(req) => Ok(&req.resource_metrics[s.resource as usize].scope_metrics
-                [s.pos as usize]
-                .metrics[at.metric as usize]),
-            other => Err(ViewError::WrongSignal(
+        if self.signal() != signal {
+            return Err(ViewError::WrongSignal(
                 field,
-                "metric data points",
-                other.signal().item(),
-            )),
+                signal.item(),
+                self.signal().item(),
+            ));
         }
+        Ok((self.scopes[at.scope as usize], at))
     }
 
     fn scope_data(&self, scope: u32) -> Result<Option<&InstrumentationScope>, ViewError> {
