@@ -88,9 +88,18 @@ struct Inner {
 /// would pile up behind the writer without bound.
 #[derive(Debug)]
 struct Reservation {
-    _permit: OwnedSemaphorePermit,
+    permit: OwnedSemaphorePermit,
     items: i64,
     metrics: Arc<Metrics>,
+}
+
+impl Reservation {
+    /// Takes more room, for items a plugin added.
+    fn grow(&mut self, more: OwnedSemaphorePermit, items: i64) {
+        self.permit.merge(more);
+        self.items += items;
+        self.metrics.queue_items.inc_by(items);
+    }
 }
 
 impl Drop for Reservation {
@@ -247,7 +256,7 @@ impl Ingest {
             });
         };
         let reservation = Reservation {
-            _permit: permit,
+            permit,
             items: items as i64,
             metrics: inner.metrics.clone(),
         };
@@ -256,7 +265,10 @@ impl Ingest {
         // Plugins run after the queue check, so the work they do is bounded
         // by the queue like everything else, and before encoding, so what
         // they change is what is stored.
-        let (items, reservation) = if inner.pipelines.handles(signal) {
+        // What the client sent (and will resend if refused): refusals count
+        // this, while `stored` counts what the plugins left.
+        let sent = items;
+        let (stored, reservation) = if inner.pipelines.handles(signal) {
             let taken = std::mem::replace(batch, Batch::empty(signal));
             let (result, held) = inner.pipelines.run(taken, reservation).await;
             match (result, held) {
@@ -271,18 +283,30 @@ impl Ingest {
                     }
                     // Plugins may add resource attributes that every row
                     // repeats: the bound on that applies to what they return.
+                    // Retrying would not help, so this is not retryable.
                     let repeated = batch.repeated_bytes();
                     if repeated > inner.max_repeated_bytes {
                         self.refuse(signal, "plugin_failed", items as u64);
-                        return Err(IngestError::PluginFailed {
-                            message: format!(
-                                "the plugins made the request's resource and scope data, repeated \
-                                 on each of its {left} {}, {repeated} bytes, over the limit of {}",
-                                signal.item(),
-                                inner.max_repeated_bytes
-                            ),
-                            retry_after: inner.retry_after,
-                        });
+                        return Err(IngestError::TooLarge(format!(
+                            "the plugins made the request's resource and scope data, repeated \
+                             on each of its {left} {}, {repeated} bytes, over the limit of {}; \
+                             check what the pipeline's plugins add to resources",
+                            signal.item(),
+                            inner.max_repeated_bytes
+                        )));
+                    }
+                    // Plugins may add items: they need room in the queue too.
+                    let mut held = held;
+                    if left > items {
+                        let more = u32::try_from(left - items).unwrap_or(u32::MAX);
+                        let Ok(extra) = inner.permits.clone().try_acquire_many_owned(more) else {
+                            self.refuse(signal, "queue_full", items as u64);
+                            return Err(IngestError::QueueFull {
+                                capacity: inner.capacity,
+                                retry_after: inner.retry_after,
+                            });
+                        };
+                        held.grow(extra, (left - items) as i64);
                     }
                     (left, held)
                 }
@@ -309,7 +333,7 @@ impl Ingest {
         };
 
         let rows = batch.encode().map_err(|e| {
-            self.refuse(signal, "internal", items as u64);
+            self.refuse(signal, "internal", sent as u64);
             IngestError::Internal(format!("encoding rows failed: {e}"))
         })?;
         let (done, committed) = oneshot::channel();
@@ -320,16 +344,16 @@ impl Ingest {
         });
         let result = committed.await;
         match result {
-            Ok(Ok(())) => Ok(self.accepted(signal, items, &rejected, reason)),
+            Ok(Ok(())) => Ok(self.accepted(signal, stored, &rejected, reason)),
             Ok(Err(CommitError::Database(e))) => {
-                self.refuse(signal, "unavailable", items as u64);
+                self.refuse(signal, "unavailable", sent as u64);
                 Err(IngestError::Unavailable {
                     message: format!("the database could not store the data: {e}"),
                     retry_after: inner.retry_after,
                 })
             }
             Ok(Err(CommitError::ShuttingDown)) | Err(_) => {
-                self.refuse(signal, "unavailable", items as u64);
+                self.refuse(signal, "unavailable", sent as u64);
                 Err(IngestError::Unavailable {
                     message: "the server is shutting down".into(),
                     retry_after: inner.retry_after,

@@ -11,6 +11,7 @@ mod host_impl;
 pub mod pipeline;
 pub mod runtime;
 mod split;
+mod stderr;
 mod value;
 mod view;
 

@@ -4,7 +4,6 @@
 use opentelemetry_proto::tonic::trace::v1::{Status, span, status};
 use wasmtime::bail;
 use wasmtime::component::{Resource, ResourceTable};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::sluice::plugin::host;
@@ -17,6 +16,10 @@ use opentelemetry_proto::tonic::metrics::v1::metric;
 /// Lines a plugin may log per batch; more are counted, not written, so a
 /// chatty plugin cannot flood Sluice's log.
 const MAX_LOG_LINES: u32 = 100;
+/// Host memory one value node becomes (an `AnyValue` and its place in a
+/// list), charged on top of the encoded size of what a plugin writes.
+const NODE_BYTES: usize = 64;
+
 /// Host-side objects (the batch, WASI streams and pollables) one instance
 /// may hold at a time.
 const MAX_HOST_OBJECTS: usize = 1024;
@@ -36,7 +39,7 @@ pub struct PluginState {
     pub limiter: MemoryCap,
     table: ResourceTable,
     wasi: WasiCtx,
-    pub stderr: MemoryOutputPipe,
+    pub stderr: super::stderr::StderrCapture,
     logs_left: u32,
     pub logs_suppressed: u32,
 }
@@ -51,14 +54,17 @@ impl std::fmt::Debug for PluginState {
 
 impl PluginState {
     pub fn new(name: std::sync::Arc<str>, memory_limit: usize) -> Self {
-        // Stdout is discarded (a full pipe would make `println!` panic);
-        // plugins log through the host. Stderr is kept for error messages.
-        let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
+        // Stdout is discarded; plugins log through the host. The start of
+        // stderr is kept for error messages. Random bytes are capped per
+        // call: the host makes them outside the plugin's time and memory
+        // limits (64 MiB a call by default).
+        let stderr = super::stderr::StderrCapture::new(OUTPUT_CAPACITY);
         // No preopened directories, environment, arguments or network: the
         // builder grants none of them unless asked. Clocks and randomness
         // are harmless and the language runtimes need them at start-up.
         let wasi = WasiCtx::builder()
             .stdout(wasmtime_wasi::p2::pipe::SinkOutputStream)
+            .max_random_size(64 * 1024)
             .stderr(stderr.clone())
             .build();
         Self {
@@ -133,8 +139,13 @@ impl wasmtime::ResourceLimiter for MemoryCap {
         &mut self,
         current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        // Past its own declared maximum the grow fails anyway (the guest
+        // sees -1); not counting it keeps `used` what was really granted.
+        if maximum.is_some_and(|m| desired > m) {
+            return Ok(false);
+        }
         self.grow(desired.saturating_sub(current), "growing a memory")
     }
 
@@ -142,8 +153,11 @@ impl wasmtime::ResourceLimiter for MemoryCap {
         &mut self,
         current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        if maximum.is_some_and(|m| desired > m) {
+            return Ok(false);
+        }
         let bytes = desired
             .saturating_sub(current)
             .saturating_mul(size_of::<usize>());
@@ -281,6 +295,8 @@ impl telemetry::HostBatch for PluginState {
         key: String,
         value: Vec<ValueNode>,
     ) -> R<()> {
+        // Encoded size undercounts many small nodes; charge their memory.
+        self.view(&b)?.charge(value.len() * NODE_BYTES)?;
         let value = from_nodes(&value)?;
         Ok(self.view(&b)?.set_attribute(owner(of), key, value)?)
     }
@@ -415,6 +431,7 @@ impl telemetry::HostBatch for PluginState {
     }
 
     fn set_body(&mut self, b: B, item: u32, body: Vec<ValueNode>) -> R<()> {
+        self.view(&b)?.charge(body.len() * NODE_BYTES)?;
         let body = from_nodes(&body)?;
         Ok(self.view(&b)?.set_body(item, body)?)
     }

@@ -732,7 +732,8 @@ impl BatchView {
                 }
             }
         };
-        self.charge(size)?;
+        // Encoded size undercounts the heap a decoded item takes.
+        self.charge(size.saturating_mul(2))?;
         self.items.push(ItemRef {
             pos: new_pos as u32,
             ..at

@@ -36,11 +36,13 @@ enum Mode {
     Error,
     /// Changes every item, then returns an error.
     ModifyThenFail,
-    /// Sleeps for an hour.
+    /// Sleeps for 30 s (long enough to see, short enough not to hang a
+    /// test run if waiting were ever allowed again).
     Sleep,
     /// Rejects its config.
     RejectConfig,
-    /// Logs more lines than the host keeps.
+    /// Logs more lines than the host keeps, and writes ~100 KiB to each of
+    /// stdout and stderr.
     Chatty,
     /// Tries to reach the filesystem, environment, arguments, stdin and
     /// network, and fails naming whatever it could reach.
@@ -142,7 +144,7 @@ impl Behaviour {
                 }
                 return Err(Error::new("mode modify-then-fail: failing after changes"));
             }
-            Mode::Sleep => std::thread::sleep(std::time::Duration::from_secs(3600)),
+            Mode::Sleep => std::thread::sleep(std::time::Duration::from_secs(30)),
             Mode::Probe => {
                 let mut reached = Vec::new();
                 for path in ["/", ".", "/etc/passwd", "/tmp"] {
@@ -193,6 +195,9 @@ impl Behaviour {
             Mode::Chatty => {
                 for i in 0..1000 {
                     sluice_sdk::log::info(&format!("line {i}"));
+                    // Far past the 16 KiB of stderr the host keeps.
+                    eprintln!("stderr line {i}: {}", "x".repeat(100));
+                    println!("stdout line {i}");
                 }
             }
         }
