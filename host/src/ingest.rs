@@ -262,12 +262,12 @@ impl Ingest {
         };
         inner.metrics.queue_items.inc_by(reservation.items);
 
-        // Plugins run after the queue check, so the work they do is bounded
-        // by the queue like everything else, and before encoding, so what
-        // they change is what is stored.
         // What the client sent (and will resend if refused): refusals count
         // this, while `stored` counts what the plugins left.
         let sent = items;
+        // Plugins run after the queue check, so the work they do is bounded
+        // by the queue like everything else, and before encoding, so what
+        // they change is what is stored.
         let (stored, reservation) = if inner.pipelines.handles(signal) {
             let taken = std::mem::replace(batch, Batch::empty(signal));
             let (result, held) = inner.pipelines.run(taken, reservation).await;
