@@ -161,7 +161,7 @@ impl Pipelines {
             if reply.is_closed() {
                 return;
             }
-            let result = run_chain(&chain, batch, &telemetry);
+            let result = run_chain_while(&chain, batch, &telemetry, &|| !reply.is_closed());
             let _ = reply.send((result, held));
         });
         if jobs.send(job).is_err() {
@@ -191,8 +191,19 @@ pub enum PipelineError {
 /// `max_batch_items`, applying each one's failure policy.
 pub fn run_chain(
     chain: &[Arc<LoadedPlugin>],
+    batch: Batch,
+    telemetry: &Metrics,
+) -> Result<Ran, Rejected> {
+    run_chain_while(chain, batch, telemetry, &|| true)
+}
+
+/// [`run_chain`], giving up between parts once `wanted` says nobody waits
+/// for the answer any more (the client went away).
+fn run_chain_while(
+    chain: &[Arc<LoadedPlugin>],
     mut batch: Batch,
     telemetry: &Metrics,
+    wanted: &dyn Fn() -> bool,
 ) -> Result<Ran, Rejected> {
     let signal = batch.signal();
     let mut discarded = 0u64;
@@ -203,6 +214,12 @@ pub fn run_chain(
         };
         let mut outputs = Vec::new();
         for part in split(batch, plugin.max_batch_items) {
+            if !wanted() {
+                return Err(Rejected {
+                    plugin: plugin.name.to_string(),
+                    failure: "was not run: the client went away".into(),
+                });
+            }
             let items_in = part.item_count() as u64;
             telemetry
                 .plugin_items_in
