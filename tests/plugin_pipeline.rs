@@ -207,20 +207,12 @@ path = "BEHAVIOUR"
 mode = "reject-config"
 "#,
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["serve", "--config", cfg.to_str().unwrap()])
-        .args([
-            "--grpc-addr",
-            "127.0.0.1:0",
-            "--http-addr",
-            "127.0.0.1:0",
-            "--api-addr",
-            "127.0.0.1:0",
-        ])
-        .arg("--db")
-        .arg(dir.path().join("x.duckdb"))
-        .output()
-        .unwrap();
+    let out = server::serve_command(
+        &dir.path().join("x.duckdb"),
+        &["--config", cfg.to_str().unwrap()],
+    )
+    .output()
+    .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("plugin \"picky\""), "{stderr}");

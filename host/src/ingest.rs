@@ -164,6 +164,29 @@ impl Ingest {
         }
     }
 
+    /// Room for `want` items in the queue, or a retryable refusal counted
+    /// against the `sent` items of the request.
+    fn take_room(
+        &self,
+        signal: Signal,
+        want: usize,
+        sent: usize,
+    ) -> Result<OwnedSemaphorePermit, IngestError> {
+        let inner = &self.inner;
+        let want = u32::try_from(want).unwrap_or(u32::MAX);
+        inner
+            .permits
+            .clone()
+            .try_acquire_many_owned(want)
+            .map_err(|_| {
+                self.refuse(signal, "queue_full", sent as u64);
+                IngestError::QueueFull {
+                    capacity: inner.capacity,
+                    retry_after: inner.retry_after,
+                }
+            })
+    }
+
     /// Counts committed items and says what was rejected by validation.
     fn accepted(
         &self,
@@ -247,14 +270,7 @@ impl Ingest {
 
         // A request larger than the whole queue takes all of it rather than
         // being refused forever.
-        let want = u32::try_from(items.min(inner.capacity)).unwrap_or(u32::MAX);
-        let Ok(permit) = inner.permits.clone().try_acquire_many_owned(want) else {
-            self.refuse(signal, "queue_full", items as u64);
-            return Err(IngestError::QueueFull {
-                capacity: inner.capacity,
-                retry_after: inner.retry_after,
-            });
-        };
+        let permit = self.take_room(signal, items.min(inner.capacity), items)?;
         let reservation = Reservation {
             permit,
             items: items as i64,
@@ -286,7 +302,7 @@ impl Ingest {
                     // Retrying would not help, so this is not retryable.
                     let repeated = batch.repeated_bytes();
                     if repeated > inner.max_repeated_bytes {
-                        self.refuse(signal, "plugin_failed", items as u64);
+                        self.refuse(signal, "plugin_failed", sent as u64);
                         return Err(IngestError::TooLarge(format!(
                             "the plugins made the request's resource and scope data, repeated \
                              on each of its {left} {}, {repeated} bytes, over the limit of {}; \
@@ -297,39 +313,32 @@ impl Ingest {
                     }
                     // Plugins may add items: they need room in the queue too.
                     let mut held = held;
-                    if left > items {
-                        let more = u32::try_from(left - items).unwrap_or(u32::MAX);
-                        let Ok(extra) = inner.permits.clone().try_acquire_many_owned(more) else {
-                            self.refuse(signal, "queue_full", items as u64);
-                            return Err(IngestError::QueueFull {
-                                capacity: inner.capacity,
-                                retry_after: inner.retry_after,
-                            });
-                        };
-                        held.grow(extra, (left - items) as i64);
+                    if left > sent {
+                        let extra = self.take_room(signal, left - sent, sent)?;
+                        held.grow(extra, (left - sent) as i64);
                     }
                     (left, held)
                 }
                 (Err(PipelineError::Rejected(rejected)), _) => {
-                    self.refuse(signal, "plugin_failed", items as u64);
+                    self.refuse(signal, "plugin_failed", sent as u64);
                     return Err(IngestError::PluginFailed {
                         message: rejected.to_string(),
                         retry_after: inner.retry_after,
                     });
                 }
                 (Err(PipelineError::Internal(message)), _) => {
-                    self.refuse(signal, "internal", items as u64);
+                    self.refuse(signal, "internal", sent as u64);
                     return Err(IngestError::Internal(message));
                 }
                 (Ok(_), None) => {
-                    self.refuse(signal, "internal", items as u64);
+                    self.refuse(signal, "internal", sent as u64);
                     return Err(IngestError::Internal(
                         "the plugin pipeline did not return the queue reservation".into(),
                     ));
                 }
             }
         } else {
-            (items, reservation)
+            (sent, reservation)
         };
 
         let rows = batch.encode().map_err(|e| {

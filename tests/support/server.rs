@@ -37,6 +37,26 @@ impl Drop for TempDir {
     }
 }
 
+/// `sluice serve` on loopback with free ports and its database at `db`;
+/// `extra` are more flags.
+pub fn serve_command(db: &Path, extra: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    command
+        .arg("serve")
+        .arg("--db")
+        .arg(db)
+        .args([
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--api-addr",
+            "127.0.0.1:0",
+        ])
+        .args(extra);
+    command
+}
+
 pub struct ServerProcess {
     child: Option<Child>,
     pub grpc: SocketAddr,
@@ -50,19 +70,7 @@ impl ServerProcess {
     /// Starts `sluice serve` with its database in `dir`; `extra` are more flags.
     pub fn start(dir: &Path, extra: &[&str]) -> Self {
         let db = dir.join("sluice.duckdb");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .arg("serve")
-            .arg("--db")
-            .arg(&db)
-            .args([
-                "--grpc-addr",
-                "127.0.0.1:0",
-                "--http-addr",
-                "127.0.0.1:0",
-                "--api-addr",
-                "127.0.0.1:0",
-            ])
-            .args(extra)
+        let mut child = serve_command(&db, extra)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -119,13 +119,17 @@ fn attrs(list: &[KeyValue]) -> Vec<(String, String)> {
         .collect()
 }
 
+fn resource_attrs(resource: Option<&Resource>) -> Vec<(String, String)> {
+    resource.map(|r| attrs(&r.attributes)).unwrap_or_default()
+}
+
 fn summaries(batch: &Batch) -> (Vec<Summary>, Vec<(String, String)>) {
     let mut items = Vec::new();
     let mut resource = Vec::new();
     match batch {
         Batch::Traces(r) => {
             for rs in &r.resource_spans {
-                resource = attrs(&rs.resource.clone().unwrap_or_default().attributes);
+                resource = resource_attrs(rs.resource.as_ref());
                 for s in rs.scope_spans.iter().flat_map(|ss| &ss.spans) {
                     let mut a = attrs(&s.attributes);
                     if let Some(st) = &s.status {
@@ -141,7 +145,7 @@ fn summaries(batch: &Batch) -> (Vec<Summary>, Vec<(String, String)>) {
         }
         Batch::Logs(r) => {
             for rl in &r.resource_logs {
-                resource = attrs(&rl.resource.clone().unwrap_or_default().attributes);
+                resource = resource_attrs(rl.resource.as_ref());
                 for l in rl.scope_logs.iter().flat_map(|sl| &sl.log_records) {
                     let mut a = attrs(&l.attributes);
                     a.push((
@@ -158,7 +162,7 @@ fn summaries(batch: &Batch) -> (Vec<Summary>, Vec<(String, String)>) {
         }
         Batch::Metrics(r) => {
             for rm in &r.resource_metrics {
-                resource = attrs(&rm.resource.clone().unwrap_or_default().attributes);
+                resource = resource_attrs(rm.resource.as_ref());
                 for m in rm.scope_metrics.iter().flat_map(|sm| &sm.metrics) {
                     let points: Vec<&NumberDataPoint> = match &m.data {
                         Some(metric::Data::Gauge(g)) => g.data_points.iter().collect(),

@@ -318,11 +318,11 @@ impl telemetry::HostBatch for PluginState {
     }
 
     fn trace_id(&mut self, b: B, item: u32) -> R<Vec<u8>> {
-        Ok(self.view(&b)?.trace_id(item)?)
+        Ok(self.view(&b)?.trace_id(item)?.to_vec())
     }
 
     fn span_id(&mut self, b: B, item: u32) -> R<Vec<u8>> {
-        Ok(self.view(&b)?.span_id(item)?)
+        Ok(self.view(&b)?.span_id(item)?.to_vec())
     }
 
     fn parent_span_id(&mut self, b: B, item: u32) -> R<Vec<u8>> {
@@ -479,7 +479,7 @@ impl telemetry::HostBatch for PluginState {
         for item in 0..count(view.len()) {
             let id = view.trace_id(item)?;
             if id.len() == 16 {
-                out.extend_from_slice(&id);
+                out.extend_from_slice(id);
             } else {
                 out.extend_from_slice(&[0; 16]);
             }

@@ -597,24 +597,26 @@ impl BatchView {
         })
     }
 
-    pub fn trace_id(&self, item: u32) -> Result<Vec<u8>, ViewError> {
+    /// Empty for metrics.
+    pub fn trace_id(&self, item: u32) -> Result<&[u8], ViewError> {
         Ok(match self.signal() {
-            Signal::Traces => self.span_ref(item, "trace id")?.trace_id.clone(),
-            Signal::Logs => self.log_ref(item, "trace id")?.trace_id.clone(),
+            Signal::Traces => &self.span_ref(item, "trace id")?.trace_id,
+            Signal::Logs => &self.log_ref(item, "trace id")?.trace_id,
             Signal::Metrics => {
                 self.item(item)?;
-                Vec::new()
+                &[]
             }
         })
     }
 
-    pub fn span_id(&self, item: u32) -> Result<Vec<u8>, ViewError> {
+    /// Empty for metrics.
+    pub fn span_id(&self, item: u32) -> Result<&[u8], ViewError> {
         Ok(match self.signal() {
-            Signal::Traces => self.span_ref(item, "span id")?.span_id.clone(),
-            Signal::Logs => self.log_ref(item, "span id")?.span_id.clone(),
+            Signal::Traces => &self.span_ref(item, "span id")?.span_id,
+            Signal::Logs => &self.log_ref(item, "span id")?.span_id,
             Signal::Metrics => {
                 self.item(item)?;
-                Vec::new()
+                &[]
             }
         })
     }
