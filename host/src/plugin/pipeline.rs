@@ -41,8 +41,6 @@ pub struct Pipelines {
     metrics: Vec<Arc<LoadedPlugin>>,
     jobs: Option<mpsc::Sender<Job>>,
     telemetry: Arc<Metrics>,
-    // Kept alive for the plugins' epoch clock and compiled code.
-    _runtime: Option<Arc<Runtime>>,
 }
 
 impl Pipelines {
@@ -54,7 +52,6 @@ impl Pipelines {
             metrics: Vec::new(),
             jobs: None,
             telemetry,
-            _runtime: None,
         }
     }
 
@@ -70,7 +67,9 @@ impl Pipelines {
             .cache_dir
             .clone()
             .or_else(Runtime::default_cache_dir);
-        let runtime = Arc::new(Runtime::new(cache_dir)?);
+        // Loaded plugins keep what they need (the engine, its epoch clock and
+        // their compiled code); the runtime itself is only for loading.
+        let runtime = Runtime::new(cache_dir)?;
         let load = |list: &[PluginConfig]| -> Result<Vec<Arc<LoadedPlugin>>, LoadError> {
             list.iter()
                 .map(|spec| {
@@ -118,7 +117,6 @@ impl Pipelines {
             metrics,
             jobs: Some(tx),
             telemetry,
-            _runtime: Some(runtime),
         })
     }
 

@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -107,7 +106,6 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<PluginState>,
     cache_dir: Option<PathBuf>,
-    ticking: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -115,12 +113,6 @@ impl std::fmt::Debug for Runtime {
         f.debug_struct("Runtime")
             .field("cache_dir", &self.cache_dir)
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        self.ticking.store(false, Ordering::Relaxed);
     }
 }
 
@@ -140,19 +132,17 @@ impl Runtime {
             .map_err(|e| LoadError::Engine(e.to_string()))?;
 
         // One thread for every plugin's clock: epoch checks are a load and a
-        // compare in compiled code, much cheaper than fuel.
-        let ticking = Arc::new(AtomicBool::new(true));
+        // compare in compiled code, much cheaper than fuel. It ends with the
+        // last clone of the engine (loaded plugins hold one), not with the
+        // runtime, so no running plugin is left without a deadline.
         let weak = engine.weak();
-        let alive = ticking.clone();
         std::thread::Builder::new()
             .name("sluice-plugin-epoch".into())
             .spawn(move || {
-                while alive.load(Ordering::Relaxed) {
+                while let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
                     std::thread::sleep(TICK);
-                    match weak.upgrade() {
-                        Some(engine) => engine.increment_epoch(),
-                        None => break,
-                    }
                 }
             })
             .map_err(|e| LoadError::Engine(e.to_string()))?;
@@ -167,7 +157,6 @@ impl Runtime {
             engine,
             linker,
             cache_dir,
-            ticking,
         })
     }
 
