@@ -1,5 +1,7 @@
-//! The API listener: health checks and Prometheus metrics (the query API
-//! joins it later).
+//! The API listener: health checks, Prometheus metrics and the query API.
+
+pub mod export;
+pub mod query;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -7,9 +9,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use axum::Router;
 use axum::extract::State;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use http::{StatusCode, header};
 
+use crate::query::QueryEngine;
 use crate::telemetry::Metrics;
 
 #[derive(Debug, Clone)]
@@ -17,6 +20,8 @@ pub struct ApiState {
     pub metrics: Arc<Metrics>,
     /// True from the moment every listener is bound until shutdown begins.
     pub ready: Arc<AtomicBool>,
+    /// None when the query API is turned off.
+    pub query: Option<Arc<QueryEngine>>,
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -24,6 +29,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/livez", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/api/v1/query", post(query::query))
+        .route("/api/v1/export", post(export::export))
         .with_state(state)
 }
 

@@ -20,6 +20,7 @@ pub const DEFAULT_TOML: &str = include_str!("config/default.toml");
 pub struct Config {
     pub receivers: Receivers,
     pub api: ApiConfig,
+    pub query: QueryConfig,
     pub store: StoreConfig,
     pub plugins: PluginsConfig,
     pub pipelines: PipelinesConfig,
@@ -97,6 +98,49 @@ impl Default for ApiConfig {
     fn default() -> Self {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 4320)),
+        }
+    }
+}
+
+/// The query API (`POST /api/v1/query` on the API listener) and its limits,
+/// which also apply to `sluice query --db`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueryConfig {
+    /// Serve the query API. Default true.
+    pub enabled: bool,
+    /// Seconds a query may run before DuckDB is interrupted. Default 30.
+    pub timeout_seconds: u32,
+    /// Most rows one query returns; the rest are cut off and the response
+    /// says it was truncated. Default 100000.
+    pub max_rows: usize,
+    /// Most bytes of encoded result one query returns. Default 64 MiB.
+    pub max_result_size: ByteSize,
+    /// Most queries running at once; more get HTTP 429. Default 4.
+    pub max_concurrent: usize,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            timeout_seconds: 30,
+            max_rows: 100_000,
+            max_result_size: ByteSize::mib(64),
+            max_concurrent: 4,
+        }
+    }
+}
+
+impl QueryConfig {
+    pub fn limits(&self) -> crate::query::Limits {
+        crate::query::Limits {
+            timeout: std::time::Duration::from_secs(u64::from(self.timeout_seconds)),
+            caps: crate::query::Caps {
+                max_rows: self.max_rows,
+                max_bytes: self.max_result_size.as_usize(),
+            },
+            max_concurrent: self.max_concurrent,
         }
     }
 }
@@ -300,6 +344,19 @@ impl Config {
         }
         if self.store.duckdb_threads == Some(0) {
             return Err(invalid("store.duckdb_threads", "must be more than 0"));
+        }
+        let q = &self.query;
+        if q.timeout_seconds == 0 {
+            return Err(invalid("query.timeout_seconds", "must be more than 0"));
+        }
+        if q.max_rows == 0 {
+            return Err(invalid("query.max_rows", "must be more than 0"));
+        }
+        if q.max_result_size < ByteSize::kib(1) {
+            return Err(invalid("query.max_result_size", "must be at least 1KiB"));
+        }
+        if q.max_concurrent == 0 {
+            return Err(invalid("query.max_concurrent", "must be more than 0"));
         }
         if self.plugins.workers == Some(0) {
             return Err(invalid("plugins.workers", "must be more than 0"));

@@ -2,13 +2,18 @@
 //! gRPC and HTTP, is validated and queued, and is committed to an embedded
 //! DuckDB database in group-committed transactions.
 //!
-//! Data flows one way: [`receiver`] → [`ingest`] → [`store`].
+//! Data flows one way: [`receiver`] → [`ingest`] → [`store`], and is read
+//! back through [`query`].
 
 pub mod api;
+pub mod client;
 pub mod config;
+pub mod export;
 pub mod ingest;
 pub mod plugin;
+pub mod query;
 pub mod receiver;
+pub mod render;
 pub mod server;
 pub mod signal;
 pub mod store;

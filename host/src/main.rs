@@ -1,5 +1,7 @@
 //! The `sluice` command.
 
+mod cli;
+
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -31,6 +33,13 @@ enum Command {
     /// Work with plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Run one read-only SQL query against a running server (--api) or a
+    /// database file no server holds (--db).
+    Query(cli::QueryArgs),
+    /// Print one trace as an indented text waterfall.
+    Trace(cli::TraceArgs),
+    /// Write a time range of telemetry as Hive-partitioned Parquet.
+    Export(cli::ExportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,6 +103,9 @@ fn main() -> ExitCode {
             config,
             cache_dir,
         }) => plugin_check(&file, config.as_deref(), cache_dir),
+        Command::Query(args) => cli::query(args),
+        Command::Trace(args) => cli::trace(args),
+        Command::Export(args) => cli::export(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

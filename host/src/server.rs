@@ -14,6 +14,7 @@ use crate::api::{self, ApiState};
 use crate::config::Config;
 use crate::ingest::Ingest;
 use crate::plugin::{LoadError, Pipelines};
+use crate::query::QueryEngine;
 use crate::receiver::grpc::OtlpGrpcService;
 use crate::receiver::http::{self, BodyLimits};
 use crate::receiver::{Logs, Metrics as MetricsSignal, Traces};
@@ -73,6 +74,15 @@ impl Server {
             tokio::task::spawn_blocking(move || store::open(&store_config.path, &store_config))
                 .await
                 .expect("opening the store does not panic")?;
+        let query = if config.query.enabled {
+            let clone = conn.try_clone().map_err(|source| StoreError::Open {
+                path: config.store.path.display().to_string(),
+                source,
+            })?;
+            Some(Arc::new(QueryEngine::new(clone, config.query.limits())))
+        } else {
+            None
+        };
         let writer = Writer::start(conn, config.store.commit_max_rows, metrics.clone())
             .map_err(StoreError::Thread)?;
         let r = &config.receivers;
@@ -147,6 +157,7 @@ impl Server {
         let app = api::router(ApiState {
             metrics,
             ready: ready.clone(),
+            query,
         });
         let shutdown = cancel.clone().cancelled_owned();
         let api = tokio::spawn(async move {

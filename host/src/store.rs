@@ -5,6 +5,7 @@ pub mod attributes;
 pub mod columns;
 pub mod rows;
 pub mod schema;
+pub mod views;
 mod writer;
 
 use std::path::Path;
@@ -27,6 +28,14 @@ pub enum StoreError {
         #[source]
         source: duckdb::Error,
     },
+    #[error("cannot create view {name}: {source}")]
+    View {
+        name: &'static str,
+        #[source]
+        source: duckdb::Error,
+    },
+    #[error("cannot restrict the database to its own files: {0}")]
+    Harden(#[source] duckdb::Error),
     #[error("cannot start the writer thread: {0}")]
     Thread(#[from] std::io::Error),
 }
@@ -54,7 +63,90 @@ pub fn open(
     ))
     .map_err(open_err)?;
     create_tables(&conn)?;
+    create_views(&conn, Persist::InFile)?;
+    harden(&conn)?;
     Ok(conn)
+}
+
+/// Opens a database file for reading only, as `sluice query --db` does: no
+/// server may hold it (DuckDB lets one process write a file, and then no
+/// other may open it). Views a file made by an older Sluice lacks are
+/// created for this connection only.
+pub fn open_read_only(path: &Path) -> Result<duckdb::Connection, StoreError> {
+    let open_err = |source| StoreError::Open {
+        path: path.display().to_string(),
+        source,
+    };
+    if !path.exists() {
+        return Err(open_err(duckdb::Error::InvalidPath(path.to_path_buf())));
+    }
+    let config = duckdb::Config::default()
+        .access_mode(duckdb::AccessMode::ReadOnly)
+        .map_err(open_err)?;
+    let conn = duckdb::Connection::open_with_flags(path, config).map_err(open_err)?;
+    create_views(&conn, Persist::Temporary)?;
+    harden(&conn)?;
+    Ok(conn)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Persist {
+    InFile,
+    Temporary,
+}
+
+fn create_views(conn: &duckdb::Connection, persist: Persist) -> Result<(), StoreError> {
+    if persist == Persist::InFile {
+        conn.execute_batch(views::TRACE_ID_INDEX)
+            .map_err(|source| StoreError::View {
+                name: "otel_traces_trace_id",
+                source,
+            })?;
+    }
+    for (name, sql) in views::VIEWS {
+        let sql = match persist {
+            Persist::InFile => std::borrow::Cow::Borrowed(*sql),
+            Persist::Temporary => {
+                let exists: bool = conn
+                    .query_row(
+                        "SELECT count(*) > 0 FROM ( \
+                             SELECT view_name AS n FROM duckdb_views() \
+                             UNION ALL \
+                             SELECT function_name FROM duckdb_functions() \
+                             WHERE function_type = 'table_macro') \
+                         WHERE n = ?",
+                        [name],
+                        |r| r.get(0),
+                    )
+                    .map_err(|source| StoreError::View { name, source })?;
+                if exists {
+                    continue;
+                }
+                std::borrow::Cow::Owned(sql.replacen(
+                    "CREATE OR REPLACE ",
+                    "CREATE OR REPLACE TEMP ",
+                    1,
+                ))
+            }
+        };
+        conn.execute_batch(&sql)
+            .map_err(|source| StoreError::View { name, source })?;
+    }
+    Ok(())
+}
+
+/// What the query guard relies on beyond its own checks: no statement may
+/// reach files outside the database (COPY, read_csv and friends, ATTACH,
+/// INSTALL, LOAD), and none may change a setting. Applies to every
+/// connection of the database; the writer needs neither.
+fn harden(conn: &duckdb::Connection) -> Result<(), StoreError> {
+    conn.execute_batch(
+        "SET enable_external_access = false;
+         SET autoinstall_known_extensions = false;
+         SET autoload_known_extensions = false;
+         SET lock_configuration = true;",
+    )
+    .map_err(StoreError::Harden)
 }
 
 pub fn create_tables(conn: &duckdb::Connection) -> Result<(), StoreError> {

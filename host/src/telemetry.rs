@@ -44,6 +44,12 @@ pub struct PluginOutcomeLabel {
     pub outcome: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueryLabel {
+    /// ok, truncated (also counted as ok), or the error's kind.
+    pub outcome: String,
+}
+
 fn plugin_duration_histogram() -> Histogram {
     // 50 µs .. ~1.6 s
     Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
@@ -66,6 +72,8 @@ pub struct Metrics {
     pub plugin_items_out: Family<PluginLabel, Counter>,
     pub plugin_items_discarded: Family<PluginLabel, Counter>,
     pub plugin_duration: Family<PluginLabel, Histogram, fn() -> Histogram>,
+    pub queries: Family<QueryLabel, Counter>,
+    pub query_duration: Histogram,
 }
 
 impl Metrics {
@@ -86,6 +94,9 @@ impl Metrics {
             plugin_items_out: Family::default(),
             plugin_items_discarded: Family::default(),
             plugin_duration: Family::new_with_constructor(plugin_duration_histogram),
+            queries: Family::default(),
+            // 1 ms .. ~33 s
+            query_duration: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             registry: Registry::default(),
         };
         m.queue_capacity
@@ -154,6 +165,16 @@ impl Metrics {
             "plugin_duration_seconds",
             "Time per plugin call, instantiation included",
             m.plugin_duration.clone(),
+        );
+        registry.register(
+            "queries",
+            "Query API requests by outcome: ok, truncated, or the error's kind (refused, sql, timeout, busy, ...)",
+            m.queries.clone(),
+        );
+        registry.register(
+            "query_duration_seconds",
+            "Time to run a query and encode its result",
+            m.query_duration.clone(),
         );
         Self { registry, ..m }
     }

@@ -10,6 +10,10 @@ use serde::{Deserialize, Deserializer, de};
 pub struct ByteSize(u64);
 
 impl ByteSize {
+    pub const fn kib(n: u64) -> Self {
+        Self(n * 1024)
+    }
+
     pub const fn mib(n: u64) -> Self {
         Self(n * 1024 * 1024)
     }

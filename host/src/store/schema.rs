@@ -75,6 +75,26 @@ pub static TABLES: LazyLock<Vec<Table>> = LazyLock::new(|| {
     ]
 });
 
+/// The column that places a row in time: `Timestamp` for spans and log
+/// records, `TimeUnix` for metric data points.
+pub fn time_column(table: &Table) -> &'static str {
+    if table.columns.iter().any(|c| c.name == "Timestamp") {
+        "Timestamp"
+    } else {
+        "TimeUnix"
+    }
+}
+
+/// The tables that hold one signal.
+pub fn signal_tables(signal: &str) -> Option<&'static [&'static str]> {
+    match signal {
+        "traces" => Some(&[TRACES]),
+        "logs" => Some(&[LOGS]),
+        "metrics" => Some(&[GAUGE, SUM, HISTOGRAM, EXP_HISTOGRAM, SUMMARY]),
+        _ => None,
+    }
+}
+
 pub fn table(name: &str) -> &'static Table {
     TABLES
         .iter()

@@ -1,0 +1,137 @@
+//! The CLI's side of the query API: `sluice query`, `trace` and `export`
+//! against a running server.
+
+use std::time::Duration;
+
+use crate::query::Format;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach the Sluice API at {url}: {message}")]
+    Connect { url: String, message: String },
+    /// The server answered with an error; `message` is its explanation.
+    #[error("{message} (HTTP {status}, {kind})")]
+    Server {
+        status: u16,
+        kind: String,
+        message: String,
+    },
+    #[error("reading the response: {0}")]
+    Read(String),
+}
+
+/// A query result as it came over the wire.
+#[derive(Debug)]
+pub struct Fetched {
+    pub body: Vec<u8>,
+    pub rows: usize,
+    pub truncated: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiClient {
+    base: String,
+    http: reqwest::blocking::Client,
+}
+
+impl ApiClient {
+    /// `base` is the API listener's URL, e.g. `http://127.0.0.1:4320`.
+    pub fn new(base: &str) -> Result<Self, ClientError> {
+        let http = reqwest::blocking::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            // The server bounds queries itself; an export may take long.
+            .timeout(None)
+            .build()
+            .map_err(|e| ClientError::Connect {
+                url: base.to_string(),
+                message: e.to_string(),
+            })?;
+        Ok(Self {
+            base: base.trim_end_matches('/').to_string(),
+            http,
+        })
+    }
+
+    fn post(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+        accept: &str,
+    ) -> Result<reqwest::blocking::Response, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let response = self
+            .http
+            .post(&url)
+            .header(reqwest::header::ACCEPT, accept)
+            .json(&body)
+            .send()
+            .map_err(|e| ClientError::Connect {
+                url: self.base.clone(),
+                message: e.to_string(),
+            })?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status().as_u16();
+        let text = response.text().unwrap_or_default();
+        let parsed: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        Err(ClientError::Server {
+            status,
+            kind: parsed["error"]["kind"]
+                .as_str()
+                .unwrap_or("unknown")
+                .to_string(),
+            message: parsed["error"]["message"]
+                .as_str()
+                .map_or(text.clone(), str::to_string),
+        })
+    }
+
+    pub fn query(
+        &self,
+        sql: &str,
+        params: &[serde_json::Value],
+        format: Format,
+    ) -> Result<Fetched, ClientError> {
+        let response = self.post(
+            "/api/v1/query",
+            serde_json::json!({"sql": sql, "params": params}),
+            format.content_type(),
+        )?;
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let rows = header("sluice-rows")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let truncated = header("sluice-truncated").as_deref() == Some("true");
+        let body = response
+            .bytes()
+            .map_err(|e| ClientError::Read(e.to_string()))?
+            .to_vec();
+        Ok(Fetched {
+            body,
+            rows,
+            truncated,
+        })
+    }
+
+    /// Starts an export of one table; the response body is an Arrow IPC
+    /// stream, read as it arrives.
+    pub fn export(
+        &self,
+        table: &str,
+        since_ns: i64,
+        until_ns: i64,
+    ) -> Result<impl std::io::Read + use<>, ClientError> {
+        self.post(
+            "/api/v1/export",
+            serde_json::json!({"table": table, "since_ns": since_ns, "until_ns": until_ns}),
+            Format::Arrow.content_type(),
+        )
+    }
+}
