@@ -42,9 +42,11 @@ stats() { # label, file of seconds
 max="$("$target/release/sluice-loadgen" --endpoint "http://$grpc" --duration 20 \
   | awk -F= '/^accepted_spans_per_s=/ { print $2 }')"
 half=$((max / 2))
+# Long enough for the queries below; the loadgen's report comes at its end.
+load_seconds=$((runs * 3 + 30))
 echo "full_ingest_spans_per_s=$max; measuring with ingestion at $half spans/s"
 "$target/release/sluice-loadgen" --endpoint "http://$grpc" --rate "$half" \
-  --duration $((runs * 6 + 60)) >"$work/loadgen.out" &
+  --duration "$load_seconds" >"$work/loadgen.out" &
 load=$!
 sleep 5
 
@@ -63,8 +65,11 @@ stats trace_by_id "$work/trace"
 stats attribute_filter "$work/attr"
 curl -sS -H 'Content-Type: text/plain' -H 'Accept: text/csv' \
   --data-binary "SELECT count(*) AS spans_now FROM otel_traces" "http://$api/api/v1/query"
-kill "$load" 2>/dev/null || true
-wait "$load" 2>/dev/null || true
+# Ingestion must outlast the queries; its report comes when it ends.
+if ! kill -0 "$load" 2>/dev/null; then echo "warning: ingestion ended before the queries did" >&2; fi
+wait "$load"
+echo "ingestion during the queries (sluice-loadgen):"
+sed 's/^/  /' "$work/loadgen.out"
 kill -TERM "$server"
 wait "$server"
 echo "database_bytes=$(du -cb "$work"/bench.duckdb* | tail -1 | cut -f1)"

@@ -154,6 +154,9 @@ pub struct StoreConfig {
     pub checkpoint_threshold: ByteSize,
     pub duckdb_memory_limit: Option<String>,
     pub duckdb_threads: Option<u32>,
+    /// Keep an index on `otel_traces (TraceId)` so fetching one trace stays
+    /// fast on a large table. Default true.
+    pub trace_id_index: bool,
 }
 
 impl Default for StoreConfig {
@@ -165,6 +168,7 @@ impl Default for StoreConfig {
             checkpoint_threshold: ByteSize::mib(512),
             duckdb_memory_limit: None,
             duckdb_threads: None,
+            trace_id_index: true,
         }
     }
 }

@@ -115,6 +115,20 @@ impl QueryEngine {
             .map_err(|_| QueryError::Busy(max))
     }
 
+    /// A connection of its own for one query, inside a read-only
+    /// transaction that ends when it is dropped.
+    fn read_only_connection(&self) -> Result<Connection, QueryError> {
+        let conn = self
+            .base
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .try_clone()
+            .map_err(|e| QueryError::Internal(format!("cannot open a connection: {e}")))?;
+        conn.execute_batch("BEGIN TRANSACTION READ ONLY")
+            .map_err(|e| QueryError::Internal(format!("cannot begin a transaction: {e}")))?;
+        Ok(conn)
+    }
+
     /// Runs one read-only statement with positional parameters (`?` or
     /// `$1`) and encodes its result.
     pub fn run(
@@ -129,15 +143,8 @@ impl QueryEngine {
             .iter()
             .map(to_duckdb)
             .collect::<Result<Vec<_>, _>>()?;
-        let conn = self
-            .base
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .try_clone()
-            .map_err(|e| QueryError::Internal(format!("cannot open a connection: {e}")))?;
+        let conn = self.read_only_connection()?;
         let checked = guard::check(&conn, sql)?;
-        conn.execute_batch("BEGIN TRANSACTION READ ONLY")
-            .map_err(|e| QueryError::Internal(format!("cannot begin a transaction: {e}")))?;
 
         let watchdog = Watchdog::start(&conn, self.limits.timeout);
         let result = (|| {
@@ -196,14 +203,7 @@ impl QueryEngine {
             )));
         };
         let time = crate::store::schema::time_column(known);
-        let conn = self
-            .base
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .try_clone()
-            .map_err(|e| QueryError::Internal(format!("cannot open a connection: {e}")))?;
-        conn.execute_batch("BEGIN TRANSACTION READ ONLY")
-            .map_err(|e| QueryError::Internal(format!("cannot begin a transaction: {e}")))?;
+        let conn = self.read_only_connection()?;
         let mut stmt = conn
             .prepare(&format!(
                 "SELECT * FROM \"{}\" WHERE \"{time}\" >= make_timestamp_ns(?) \

@@ -34,6 +34,8 @@ pub enum StoreError {
         #[source]
         source: duckdb::Error,
     },
+    #[error("cannot create or drop the index on otel_traces (TraceId): {0}")]
+    Index(#[source] duckdb::Error),
     #[error("cannot restrict the database to its own files: {0}")]
     Harden(#[source] duckdb::Error),
     #[error("cannot start the writer thread: {0}")]
@@ -63,6 +65,12 @@ pub fn open(
     ))
     .map_err(open_err)?;
     create_tables(&conn)?;
+    let index = if options.trace_id_index {
+        views::TRACE_ID_INDEX
+    } else {
+        views::DROP_TRACE_ID_INDEX
+    };
+    conn.execute_batch(index).map_err(StoreError::Index)?;
     create_views(&conn, Persist::InFile)?;
     harden(&conn)?;
     Ok(conn)
@@ -96,13 +104,6 @@ enum Persist {
 }
 
 fn create_views(conn: &duckdb::Connection, persist: Persist) -> Result<(), StoreError> {
-    if persist == Persist::InFile {
-        conn.execute_batch(views::TRACE_ID_INDEX)
-            .map_err(|source| StoreError::View {
-                name: "otel_traces_trace_id",
-                source,
-            })?;
-    }
     for (name, sql) in views::VIEWS {
         let sql = match persist {
             Persist::InFile => std::borrow::Cow::Borrowed(*sql),
@@ -158,4 +159,70 @@ pub fn create_tables(conn: &duckdb::Connection) -> Result<(), StoreError> {
             })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_db(name: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!(
+            "sluice-store-{name}-{}-{}.duckdb",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ))
+    }
+
+    #[test]
+    fn the_trace_id_index_follows_the_config() {
+        let path = temp_db("index");
+        let indexes = |trace_id_index| {
+            let options = crate::config::StoreConfig {
+                trace_id_index,
+                ..Default::default()
+            };
+            let conn = open(&path, &options).unwrap();
+            let n: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM duckdb_indexes() WHERE index_name = 'otel_traces_trace_id'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            n
+        };
+        assert_eq!(indexes(true), 1);
+        assert_eq!(indexes(false), 0);
+        assert_eq!(indexes(true), 1);
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(path.with_extension("duckdb.wal"));
+    }
+
+    #[test]
+    fn a_file_without_views_gets_them_for_the_read_only_connection() {
+        let path = temp_db("views");
+        {
+            // What an older Sluice left: the tables and nothing else.
+            let conn = duckdb::Connection::open(&path).unwrap();
+            create_tables(&conn).unwrap();
+        }
+        let conn = open_read_only(&path).unwrap();
+        for sql in [
+            "SELECT count(*) FROM spans",
+            "SELECT count(*) FROM traces",
+            "SELECT count(*) FROM service_summary",
+            "SELECT count(*) FROM trace('00')",
+        ] {
+            let n: i64 = conn.query_row(sql, [], |r| r.get(0)).unwrap();
+            assert_eq!(n, 0, "{sql}");
+        }
+        // Read-only and contained.
+        assert!(conn.execute_batch("CREATE TABLE x (a INTEGER)").is_err());
+        assert!(conn.execute_batch("SET threads = 1").is_err());
+        drop(conn);
+        let _ = std::fs::remove_file(&path);
+    }
 }
