@@ -276,6 +276,14 @@ fn export_writes_hive_partitioned_parquet_from_a_server_and_a_file() {
         "POST /checkout,CheckoutService/PlaceOrder,PaymentService/Charge"
     );
 
+    let metrics = reqwest::blocking::get(server.api_url("/metrics"))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("sluice_queries_total{outcome=\"export\"} 7"),
+        "one export request per table: {metrics}"
+    );
     // A second export into the same place must be asked for.
     let (ok, _, err) = sluice(
         &["export", "--since", "2h", "--out", out_s, "--api", &api],

@@ -46,7 +46,8 @@ pub struct PluginOutcomeLabel {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct QueryLabel {
-    /// ok, truncated (also counted as ok), or the error's kind.
+    /// ok, truncated (also counted as ok), export (an export started), or
+    /// the error's kind.
     pub outcome: String,
 }
 
@@ -168,7 +169,7 @@ impl Metrics {
         );
         registry.register(
             "queries",
-            "Query API requests by outcome: ok, truncated, or the error's kind (refused, sql, timeout, busy, ...)",
+            "Query API requests by outcome: ok, truncated, export, or the error's kind (refused, sql, timeout, busy, ...)",
             m.queries.clone(),
         );
         registry.register(

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 
 use super::ApiState;
-use super::query::{error_body as refuse, status_of};
+use super::query::{count, error as refuse, status_of};
 use crate::query::{Format, QueryError};
 
 #[derive(Debug, Deserialize)]
@@ -33,6 +33,7 @@ pub struct ExportRequest {
 pub async fn export(State(state): State<ApiState>, body: Body) -> Response {
     let Some(engine) = state.query.clone() else {
         return refuse(
+            &state,
             StatusCode::NOT_FOUND,
             "disabled",
             "the query API is turned off ([query] enabled = false)",
@@ -43,13 +44,21 @@ pub async fn export(State(state): State<ApiState>, body: Body) -> Response {
             Ok(r) => r,
             Err(e) => {
                 return refuse(
+                    &state,
                     StatusCode::BAD_REQUEST,
                     "request",
                     &format!("the body is not an export request: {e}"),
                 );
             }
         },
-        Err(_) => return refuse(StatusCode::PAYLOAD_TOO_LARGE, "request", "body too large"),
+        Err(_) => {
+            return refuse(
+                &state,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request",
+                "body too large",
+            );
+        }
     };
 
     let (chunks, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
@@ -110,13 +119,17 @@ pub async fn export(State(state): State<ApiState>, body: Body) -> Response {
         }
     });
     match first.await {
-        Ok(Ok(())) => (
-            [(header::CONTENT_TYPE, Format::Arrow.content_type())],
-            Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx)),
-        )
-            .into_response(),
-        Ok(Err(e)) => refuse(status_of(&e), e.kind(), &e.to_string()),
+        Ok(Ok(())) => {
+            count(&state, "export");
+            (
+                [(header::CONTENT_TYPE, Format::Arrow.content_type())],
+                Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx)),
+            )
+                .into_response()
+        }
+        Ok(Err(e)) => refuse(&state, status_of(&e), e.kind(), &e.to_string()),
         Err(_) => refuse(
+            &state,
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
             "the export stopped before it started",

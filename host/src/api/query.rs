@@ -174,7 +174,7 @@ pub fn status_of(e: &QueryError) -> StatusCode {
     }
 }
 
-fn count(state: &ApiState, outcome: &str) {
+pub(super) fn count(state: &ApiState, outcome: &str) {
     state
         .metrics
         .queries
@@ -184,13 +184,13 @@ fn count(state: &ApiState, outcome: &str) {
         .inc();
 }
 
-fn error(state: &ApiState, status: StatusCode, kind: &str, message: &str) -> Response {
+pub(super) fn error(state: &ApiState, status: StatusCode, kind: &str, message: &str) -> Response {
     count(state, kind);
     error_body(status, kind, message)
 }
 
 /// `{"error": {"kind": …, "message": …}}` with `status`.
-pub fn error_body(status: StatusCode, kind: &str, message: &str) -> Response {
+fn error_body(status: StatusCode, kind: &str, message: &str) -> Response {
     (
         status,
         axum::Json(serde_json::json!({"error": {"kind": kind, "message": message}})),
