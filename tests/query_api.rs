@@ -461,6 +461,44 @@ fn the_deadline_interrupts_and_the_limit_refuses_extra_queries() {
 }
 
 #[test]
+fn a_query_whose_client_leaves_is_cancelled_and_frees_its_slot() {
+    let dir = TempDir::new("query-cancel");
+    let server = start_with(&dir, "[query]\ntimeout_seconds = 60\nmax_concurrent = 1\n");
+    let gone = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_millis(800))
+        .build()
+        .unwrap()
+        .post(server.api_url("/api/v1/query"))
+        .header("content-type", "text/plain")
+        .body(SLOW)
+        .send();
+    assert!(gone.is_err(), "the slow query answered: {gone:?}");
+    // Without cancellation the slot would stay taken for a minute.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = query_as(&server, "SELECT 1", json!([]), "application/json");
+        if answer.status == 200 {
+            break;
+        }
+        assert_eq!(answer.status, 429, "{}", answer.text());
+        assert!(
+            Instant::now() < deadline,
+            "the abandoned query still holds its slot"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let metrics = reqwest::blocking::get(server.api_url("/metrics"))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("sluice_queries_total{outcome=\"cancelled\"} 1"),
+        "{metrics}"
+    );
+    server.stop();
+}
+
+#[test]
 fn queries_run_while_ingestion_goes_on() {
     let dir = TempDir::new("query-concurrent");
     let server = ServerProcess::start(dir.path(), &[]);

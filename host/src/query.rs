@@ -35,6 +35,9 @@ pub enum QueryError {
     Busy(usize),
     #[error("a parameter is not a string, number, boolean or null: {0}")]
     Parameter(String),
+    /// Its client went away, and the query was interrupted.
+    #[error("the query was cancelled")]
+    Cancelled,
     #[error("{0}")]
     Internal(String),
 }
@@ -48,6 +51,7 @@ impl QueryError {
             QueryError::Timeout(_) => "timeout",
             QueryError::Busy(_) => "busy",
             QueryError::Parameter(_) => "parameter",
+            QueryError::Cancelled => "cancelled",
             QueryError::Internal(_) => "internal",
         }
     }
@@ -79,6 +83,57 @@ pub struct QueryEngine {
     base: Mutex<Connection>,
     limits: Limits,
     running: AtomicUsize,
+}
+
+/// Stops a query from another thread: the query API cancels one whose HTTP
+/// client has gone, so an abandoned query does not hold its slot until its
+/// deadline.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<Mutex<CancelState>>);
+
+#[derive(Default)]
+struct CancelState {
+    cancelled: bool,
+    running: Option<Arc<duckdb::InterruptHandle>>,
+}
+
+impl std::fmt::Debug for CancelState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CancelState")
+            .field("cancelled", &self.cancelled)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cancel {
+    fn state(&self) -> std::sync::MutexGuard<'_, CancelState> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Interrupts the query if it is running, and refuses it if it has not
+    /// started.
+    pub fn cancel(&self) {
+        let mut state = self.state();
+        state.cancelled = true;
+        if let Some(handle) = &state.running {
+            handle.interrupt();
+        }
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.state().cancelled
+    }
+
+    fn attach(&self, conn: &Connection) -> Result<(), QueryError> {
+        let mut state = self.state();
+        if state.cancelled {
+            return Err(QueryError::Cancelled);
+        }
+        state.running = Some(conn.interrupt_handle());
+        Ok(())
+    }
 }
 
 /// Releases a query's slot when dropped.
@@ -137,6 +192,17 @@ impl QueryEngine {
         params: &[serde_json::Value],
         format: Format,
     ) -> Result<QueryOutput, QueryError> {
+        self.run_cancellable(sql, params, format, &Cancel::default())
+    }
+
+    /// [`QueryEngine::run`], stopped early if `cancel` is cancelled.
+    pub fn run_cancellable(
+        &self,
+        sql: &str,
+        params: &[serde_json::Value],
+        format: Format,
+        cancel: &Cancel,
+    ) -> Result<QueryOutput, QueryError> {
         let started = Instant::now();
         let _slot = self.take_slot()?;
         let params = params
@@ -144,6 +210,7 @@ impl QueryEngine {
             .map(to_duckdb)
             .collect::<Result<Vec<_>, _>>()?;
         let conn = self.read_only_connection()?;
+        cancel.attach(&conn)?;
         let checked = guard::check(&conn, sql)?;
 
         let watchdog = Watchdog::start(&conn, self.limits.timeout);
@@ -159,13 +226,18 @@ impl QueryEngine {
             let mut encoder = encode::Encoder::new(format, stream.get_schema(), self.limits.caps)?;
             for batch in stream {
                 encoder.push(&batch.map_err(sql_error)?)?;
-                if encoder.full() {
+                // Between batches too: an interrupt that arrives while
+                // DuckDB is not executing may not be seen by it.
+                if encoder.full() || cancel.is_cancelled() {
                     break;
                 }
             }
             encoder.finish(started.elapsed())
         })();
         let timed_out = watchdog.stop();
+        if cancel.is_cancelled() {
+            return Err(QueryError::Cancelled);
+        }
         let encoded = match result {
             Err(_) if timed_out => return Err(QueryError::Timeout(self.limits.timeout)),
             other => other?,

@@ -16,7 +16,7 @@ use http_body_util::{BodyExt, Limited};
 use serde::Deserialize;
 
 use super::ApiState;
-use crate::query::{Format, QueryEngine, QueryError};
+use crate::query::{Cancel, Format, QueryEngine, QueryError};
 use crate::telemetry::QueryLabel;
 
 /// Longest SQL text accepted: far more than any hand-written query.
@@ -115,10 +115,19 @@ async fn run(
     format: Format,
 ) -> Response {
     let started = Instant::now();
-    let result =
-        tokio::task::spawn_blocking(move || engine.run(&request.sql, &request.params, format))
-            .await
-            .unwrap_or_else(|e| Err(QueryError::Internal(format!("the query panicked: {e}"))));
+    // Dropped with this future when the client goes away: the query stops
+    // instead of holding its slot until the deadline.
+    let cancel = Cancel::default();
+    let on_drop = CancelOnDrop {
+        cancel: Some(cancel.clone()),
+        metrics: state.metrics.clone(),
+    };
+    let result = tokio::task::spawn_blocking(move || {
+        engine.run_cancellable(&request.sql, &request.params, format, &cancel)
+    })
+    .await
+    .unwrap_or_else(|e| Err(QueryError::Internal(format!("the query panicked: {e}"))));
+    on_drop.disarm();
     state
         .metrics
         .query_duration
@@ -163,6 +172,34 @@ async fn run(
     }
 }
 
+/// Cancels its query, and counts it, when dropped before it is disarmed:
+/// the handler's future is dropped, and nothing after its `.await` runs,
+/// when the client goes away.
+struct CancelOnDrop {
+    cancel: Option<Cancel>,
+    metrics: Arc<crate::telemetry::Metrics>,
+}
+
+impl CancelOnDrop {
+    fn disarm(mut self) {
+        self.cancel = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(cancel) = self.cancel.take() {
+            cancel.cancel();
+            self.metrics
+                .queries
+                .get_or_create(&QueryLabel {
+                    outcome: "cancelled".to_string(),
+                })
+                .inc();
+        }
+    }
+}
+
 /// The HTTP status a query error is answered with.
 pub fn status_of(e: &QueryError) -> StatusCode {
     match e {
@@ -171,6 +208,8 @@ pub fn status_of(e: &QueryError) -> StatusCode {
         QueryError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
         QueryError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
         QueryError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        // Nobody is listening; 499 is what proxies log for it.
+        QueryError::Cancelled => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
     }
 }
 
