@@ -499,6 +499,34 @@ fn a_query_whose_client_leaves_is_cancelled_and_frees_its_slot() {
 }
 
 #[test]
+fn shutdown_interrupts_running_queries_instead_of_waiting_for_them() {
+    let dir = TempDir::new("query-shutdown");
+    let server = start_with(&dir, "[query]\ntimeout_seconds = 120\n");
+    let url = server.api_url("/api/v1/query");
+    let slow = std::thread::spawn(move || {
+        reqwest::blocking::Client::new()
+            .post(url)
+            .header("content-type", "text/plain")
+            .body(SLOW)
+            .send()
+            .map(|r| r.status().as_u16())
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    let started = Instant::now();
+    server.stop();
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "shutdown waited {:?} for the query",
+        started.elapsed()
+    );
+    // The client hears that its query was cancelled, or loses the
+    // connection; either way it is not left waiting for two minutes.
+    if let Ok(status) = slow.join().unwrap() {
+        assert_eq!(status, 499);
+    }
+}
+
+#[test]
 fn queries_run_while_ingestion_goes_on() {
     let dir = TempDir::new("query-concurrent");
     let server = ServerProcess::start(dir.path(), &[]);

@@ -22,6 +22,9 @@ pub struct ApiState {
     pub ready: Arc<AtomicBool>,
     /// None when the query API is turned off.
     pub query: Option<Arc<QueryEngine>>,
+    /// Cancelled when the server begins to shut down: running queries and
+    /// exports stop rather than hold the shutdown up.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 pub fn router(state: ApiState) -> Router {

@@ -158,6 +158,7 @@ impl Server {
             metrics,
             ready: ready.clone(),
             query,
+            shutdown: cancel.clone(),
         });
         let shutdown = cancel.clone().cancelled_owned();
         let api = tokio::spawn(async move {

@@ -6,7 +6,7 @@
 //! The body is `{"table": "otel_traces", "since_ns": …, "until_ns": …}`
 //! (Unix nanoseconds, the end excluded).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use axum::body::Body;
 use axum::extract::State;
@@ -61,10 +61,12 @@ pub async fn export(State(state): State<ApiState>, body: Body) -> Response {
         }
     };
 
+    let shutdown = state.shutdown.clone();
     let (chunks, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let (started, first) = oneshot::channel::<Result<(), QueryError>>();
     tokio::task::spawn_blocking(move || {
         let writer: RefCell<Option<StreamWriter<Vec<u8>>>> = RefCell::new(None);
+        let aborted = Cell::new(false);
         let mut started = Some(started);
         let send = |w: &mut StreamWriter<Vec<u8>>| {
             let bytes = std::mem::take(w.get_mut());
@@ -91,6 +93,15 @@ pub async fn export(State(state): State<ApiState>, body: Body) -> Response {
                 }
             },
             |batch| {
+                if shutdown.is_cancelled() {
+                    // Break the body: a stream that just stopped would read
+                    // as a complete, shorter export.
+                    aborted.set(true);
+                    let _ = chunks.blocking_send(Err(std::io::Error::other(
+                        "the server is shutting down; the export is incomplete",
+                    )));
+                    return false;
+                }
                 let mut guard = writer.borrow_mut();
                 let Some(w) = guard.as_mut() else {
                     return false;
@@ -100,7 +111,8 @@ pub async fn export(State(state): State<ApiState>, body: Body) -> Response {
         );
         match result {
             Ok(_) => {
-                if let Some(mut w) = writer.into_inner()
+                if !aborted.get()
+                    && let Some(mut w) = writer.into_inner()
                     && w.finish().is_ok()
                 {
                     send(&mut w);

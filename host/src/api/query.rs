@@ -122,11 +122,19 @@ async fn run(
         cancel: Some(cancel.clone()),
         metrics: state.metrics.clone(),
     };
-    let result = tokio::task::spawn_blocking(move || {
-        engine.run_cancellable(&request.sql, &request.params, format, &cancel)
-    })
-    .await
-    .unwrap_or_else(|e| Err(QueryError::Internal(format!("the query panicked: {e}"))));
+    let running = cancel.clone();
+    let mut task = tokio::task::spawn_blocking(move || {
+        engine.run_cancellable(&request.sql, &request.params, format, &running)
+    });
+    let joined = tokio::select! {
+        joined = &mut task => joined,
+        () = state.shutdown.cancelled() => {
+            cancel.cancel();
+            task.await
+        }
+    };
+    let result =
+        joined.unwrap_or_else(|e| Err(QueryError::Internal(format!("the query panicked: {e}"))));
     on_drop.disarm();
     state
         .metrics
