@@ -553,3 +553,25 @@ fn queries_run_while_ingestion_goes_on() {
     );
     server.stop();
 }
+
+#[test]
+fn a_disabled_query_api_says_so() {
+    let dir = TempDir::new("query-disabled");
+    let server = start_with(&dir, "[query]\nenabled = false\n");
+    let answer = query_as(&server, "SELECT 1", json!([]), "application/json");
+    assert_eq!(
+        (answer.status, answer.error_kind().as_str()),
+        (404, "disabled")
+    );
+    let export = reqwest::blocking::Client::new()
+        .post(server.api_url("/api/v1/export"))
+        .header("content-type", "application/json")
+        .body(r#"{"table": "otel_traces", "since_ns": 0, "until_ns": 1}"#)
+        .send()
+        .unwrap();
+    assert_eq!(export.status().as_u16(), 404);
+    // Health and metrics stay up.
+    let ready = reqwest::blocking::get(server.api_url("/readyz")).unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+    server.stop();
+}

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 
 use super::ApiState;
-use super::query::{count, error as refuse, status_of};
+use super::query::{count, disabled, error as refuse, status_of};
 use crate::query::{Format, QueryError};
 
 #[derive(Debug, Deserialize)]
@@ -32,12 +32,7 @@ pub struct ExportRequest {
 
 pub async fn export(State(state): State<ApiState>, body: Body) -> Response {
     let Some(engine) = state.query.clone() else {
-        return refuse(
-            &state,
-            StatusCode::NOT_FOUND,
-            "disabled",
-            "the query API is turned off ([query] enabled = false)",
-        );
+        return disabled(&state);
     };
     let request: ExportRequest = match Limited::new(body, 64 * 1024).collect().await {
         Ok(b) => match serde_json::from_slice(&b.to_bytes()) {

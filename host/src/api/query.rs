@@ -31,14 +31,19 @@ pub struct QueryRequest {
     pub params: Vec<serde_json::Value>,
 }
 
+/// The answer when the query API is turned off.
+pub(super) fn disabled(state: &ApiState) -> Response {
+    error(
+        state,
+        StatusCode::NOT_FOUND,
+        "disabled",
+        "the query API is turned off ([query] enabled = false)",
+    )
+}
+
 pub async fn query(State(state): State<ApiState>, headers: HeaderMap, body: Body) -> Response {
     let Some(engine) = state.query.clone() else {
-        return error(
-            &state,
-            StatusCode::NOT_FOUND,
-            "disabled",
-            "the query API is turned off ([query] enabled = false)",
-        );
+        return disabled(&state);
     };
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let Some(format) = Format::from_accept(accept) else {
