@@ -1,7 +1,7 @@
 //! Views and table macros over the raw tables, created (or replaced) at every
 //! start so they always match this version's tables. They live in the
 //! database file, so the DuckDB CLI sees them too. docs/sql.md documents
-//! each one; `tests/query.rs` runs every example there.
+//! each one; `tests/query_cli.rs` runs every example there.
 
 /// The index behind `trace(id)`: without it, fetching one trace scans every
 /// TraceId in the table (random ids defeat DuckDB's min/max pruning).
