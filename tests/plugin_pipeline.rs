@@ -130,10 +130,7 @@ fn stored_rows_show_what_the_plugins_did() {
     );
     assert_eq!(status, 200, "{body}");
 
-    let metrics = reqwest::blocking::get(server.api_url("/metrics"))
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = server.metrics();
     for line in [
         r#"sluice_plugin_calls_total{plugin="tag",signal="traces",outcome="ok"} 2"#,
         r#"sluice_plugin_calls_total{plugin="broken",signal="logs",outcome="trap"} 1"#,
@@ -183,10 +180,7 @@ mode = "error"
     let server = ServerProcess::start(dir.path(), &["--config", cfg.to_str().unwrap()]);
     let (status, body) = post(&server, "/v1/logs", logs(&["a", "b", "c"]).encode_to_vec());
     assert_eq!(status, 200, "{body}");
-    let metrics = reqwest::blocking::get(server.api_url("/metrics"))
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = server.metrics();
     let line = r#"sluice_plugin_items_discarded_total{plugin="failing",signal="logs"} 3"#;
     assert!(metrics.contains(line), "missing {line} in\n{metrics}");
     server.stop();

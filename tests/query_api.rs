@@ -305,10 +305,7 @@ fn anything_but_one_read_only_query_is_refused() {
         let answer = query_as(&server, sql, json!([]), "application/json");
         assert_eq!(answer.status, 200, "{sql}: {}", answer.text());
     }
-    let metrics = reqwest::blocking::get(server.api_url("/metrics"))
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = server.metrics();
     assert!(
         metrics.contains("sluice_queries_total{outcome=\"refused\"}"),
         "{metrics}"
@@ -487,10 +484,7 @@ fn a_query_whose_client_leaves_is_cancelled_and_frees_its_slot() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let metrics = reqwest::blocking::get(server.api_url("/metrics"))
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = server.metrics();
     assert!(
         metrics.contains("sluice_queries_total{outcome=\"cancelled\"} 1"),
         "{metrics}"

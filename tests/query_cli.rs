@@ -276,10 +276,7 @@ fn export_writes_hive_partitioned_parquet_from_a_server_and_a_file() {
         "POST /checkout,CheckoutService/PlaceOrder,PaymentService/Charge"
     );
 
-    let metrics = reqwest::blocking::get(server.api_url("/metrics"))
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = server.metrics();
     assert!(
         metrics.contains("sluice_queries_total{outcome=\"export\"} 7"),
         "one export request per table: {metrics}"

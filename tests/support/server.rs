@@ -127,6 +127,13 @@ impl ServerProcess {
         format!("http://{}{path}", self.api)
     }
 
+    /// The Prometheus text of `/metrics`.
+    pub fn metrics(&self) -> String {
+        reqwest::blocking::get(self.api_url("/metrics"))
+            .and_then(|r| r.text())
+            .expect("/metrics answers")
+    }
+
     pub fn log(&self) -> String {
         self.log.lock().unwrap().join("\n")
     }
