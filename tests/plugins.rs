@@ -24,7 +24,7 @@ fn runtime() -> Runtime {
 
 fn spec(mode: &str, on_error: OnError) -> PluginConfig {
     let mut spec = PluginConfig::new(mode, plugins::plugin("behaviour.wasm"));
-    spec.on_error = on_error;
+    spec.on_error = Some(on_error);
     spec.config.insert("mode".into(), mode.into());
     spec
 }

@@ -202,9 +202,11 @@ pub struct PluginConfig {
     /// The component (`.wasm`); relative paths are relative to the config
     /// file's directory.
     pub path: PathBuf,
-    /// What happens to a batch when the plugin fails. Default `pass`.
+    /// What happens to a batch when the plugin fails. Unset: the policy the
+    /// plugin declares for itself (the redactor declares `reject`), else
+    /// `pass`.
     #[serde(default)]
-    pub on_error: OnError,
+    pub on_error: Option<OnError>,
     /// Most memory the plugin's instance may use. Default 64 MiB.
     #[serde(default = "PluginConfig::default_memory_limit")]
     pub memory_limit: ByteSize,
@@ -219,6 +221,83 @@ pub struct PluginConfig {
     /// Passed to the plugin's `init` as a JSON object.
     #[serde(default)]
     pub config: toml::Table,
+    /// Traces only: hold spans until their trace is complete and hand this
+    /// plugin whole traces (tail sampling). Unset: the plugin sees each
+    /// request's spans as they arrive.
+    #[serde(default)]
+    pub tail_sampling: Option<TailSamplingConfig>,
+}
+
+/// The trace-assembly stage in front of a tail-sampling plugin.
+///
+/// Spans are grouped by trace id. A trace is decided `decision_wait_ms`
+/// after its root span arrives (else `root_timeout_ms` after its first
+/// span), or at once when it reaches `max_spans_per_trace`, or early when
+/// the stage is full. Spans arriving later follow the remembered decision.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TailSamplingConfig {
+    /// How long after a trace's root span arrives it is decided: time for
+    /// spans from other services to catch up. Default 10000.
+    pub decision_wait_ms: u64,
+    /// A trace whose root never arrives is decided this long after its
+    /// first span. Default 30000.
+    pub root_timeout_ms: u64,
+    /// Most traces held at once; a new trace beyond it makes the oldest be
+    /// decided early. Default 50000.
+    pub max_traces: usize,
+    /// Most spans held at once (those being decided included); a request
+    /// that would pass it makes the oldest traces be decided early and is
+    /// refused with a retryable error until there is room. Default 500000
+    /// (about 1 KiB each for typical spans).
+    pub max_spans: usize,
+    /// A trace reaching this many spans is decided at once; at most the
+    /// plugin's `max_batch_items`. Default 2000.
+    pub max_spans_per_trace: usize,
+    /// Decisions remembered for spans arriving after their trace was
+    /// decided; a span of a forgotten trace starts a new one. Default 100000.
+    pub decision_cache: usize,
+}
+
+impl TailSamplingConfig {
+    fn check(&self, max_batch_items: usize) -> Result<(), String> {
+        for (name, value) in [
+            ("decision_wait_ms", self.decision_wait_ms as usize),
+            ("root_timeout_ms", self.root_timeout_ms as usize),
+            ("max_traces", self.max_traces),
+            ("max_spans", self.max_spans),
+            ("max_spans_per_trace", self.max_spans_per_trace),
+            ("decision_cache", self.decision_cache),
+        ] {
+            if value == 0 {
+                return Err(format!("tail_sampling.{name} must be more than 0"));
+            }
+        }
+        if self.max_spans_per_trace > max_batch_items {
+            return Err(format!(
+                "tail_sampling.max_spans_per_trace ({}) is more than the plugin's max_batch_items \
+                 ({max_batch_items}): a whole trace must fit in one call",
+                self.max_spans_per_trace
+            ));
+        }
+        if self.max_spans < self.max_spans_per_trace {
+            return Err("tail_sampling.max_spans is less than max_spans_per_trace".into());
+        }
+        Ok(())
+    }
+}
+
+impl Default for TailSamplingConfig {
+    fn default() -> Self {
+        Self {
+            decision_wait_ms: 10_000,
+            root_timeout_ms: 30_000,
+            max_traces: 50_000,
+            max_spans: 500_000,
+            max_spans_per_trace: 2_000,
+            decision_cache: 100_000,
+        }
+    }
 }
 
 impl PluginConfig {
@@ -237,11 +316,12 @@ impl PluginConfig {
         Self {
             name: name.into(),
             path: path.into(),
-            on_error: OnError::default(),
+            on_error: None,
             memory_limit: Self::default_memory_limit(),
             timeout_ms: Self::default_timeout_ms(),
             max_batch_items: Self::default_max_batch_items(),
             config: toml::Table::new(),
+            tail_sampling: None,
         }
     }
 }
@@ -393,6 +473,37 @@ impl Config {
                 if plugin.memory_limit < ByteSize::mib(1) {
                     return Err(fail("memory_limit must be at least 1MiB".into()));
                 }
+                if let Some(tail) = &plugin.tail_sampling {
+                    if key != "pipelines.traces" {
+                        return Err(fail("tail_sampling is for the traces pipeline only".into()));
+                    }
+                    tail.check(plugin.max_batch_items).map_err(fail)?;
+                }
+            }
+            let tails: Vec<_> = list.iter().filter(|p| p.tail_sampling.is_some()).collect();
+            if tails.len() > 1 {
+                return Err(invalid(
+                    key,
+                    "only one plugin in a pipeline can have tail_sampling",
+                ));
+            }
+            // Clients are answered when their spans enter the stage, so a
+            // plugin at or after it cannot refuse them any more.
+            if let Some(first) = list.iter().position(|p| p.tail_sampling.is_some())
+                && let Some(p) = list[first..]
+                    .iter()
+                    .find(|p| p.on_error == Some(OnError::Reject))
+            {
+                return Err(ConfigError::Invalid {
+                    origin: origin.to_string(),
+                    key,
+                    message: format!(
+                        "plugin \"{}\": on_error = \"reject\" cannot apply at or after the \
+                         tail-sampling stage (clients were answered when their spans were \
+                         buffered); use \"pass\" or \"drop\", or move it before \"{}\"",
+                        p.name, list[first].name
+                    ),
+                });
             }
         }
         Ok(())
@@ -447,7 +558,7 @@ mod tests {
         )
         .unwrap();
         let a = &c.pipelines.traces[0];
-        assert_eq!(a.on_error, OnError::Reject);
+        assert_eq!(a.on_error, Some(OnError::Reject));
         assert_eq!(a.timeout_ms, 100);
         assert_eq!(a.memory_limit, ByteSize::mib(64));
         assert_eq!(a.config["keys"][0].as_str(), Some("x"));

@@ -10,6 +10,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use crate::plugin::{PipelineError, Pipelines};
 use crate::signal::{Accepted, Batch, Signal};
 use crate::store::{CommitError, WriteJob, WriterHandle};
+use crate::tail::TailStage;
 use crate::telemetry::{Metrics, RefusedLabel, RequestLabel, SignalLabel};
 use crate::validate::validate;
 
@@ -79,6 +80,7 @@ struct Inner {
     retry_after: Duration,
     max_repeated_bytes: u64,
     pipelines: Arc<Pipelines>,
+    tail: Option<Arc<TailStage>>,
     metrics: Arc<Metrics>,
 }
 
@@ -117,6 +119,7 @@ impl Ingest {
         retry_after: Duration,
         max_repeated_bytes: u64,
         pipelines: Arc<Pipelines>,
+        tail: Option<Arc<TailStage>>,
         metrics: Arc<Metrics>,
     ) -> Self {
         // A semaphore holds at most usize::MAX >> 3 permits.
@@ -129,6 +132,7 @@ impl Ingest {
                 retry_after,
                 max_repeated_bytes,
                 pipelines,
+                tail,
                 metrics,
             }),
         }
@@ -341,6 +345,30 @@ impl Ingest {
             (sent, reservation)
         };
 
+        // With tail sampling, spans wait in the stage for their trace's
+        // decision, which stores them; the client is answered now.
+        if let (Signal::Traces, Some(tail)) = (signal, &inner.tail) {
+            let Batch::Traces(request) = std::mem::replace(batch, Batch::empty(signal)) else {
+                unreachable!("a traces batch");
+            };
+            drop(reservation);
+            return match tail.accept(request) {
+                Ok(()) => Ok(self.accepted(signal, stored, &rejected, reason)),
+                Err(full) => {
+                    self.refuse(signal, "queue_full", sent as u64);
+                    tracing::debug!(
+                        held = full.held,
+                        limit = full.limit,
+                        "tail-sampling stage full"
+                    );
+                    Err(IngestError::QueueFull {
+                        capacity: full.limit,
+                        retry_after: inner.retry_after,
+                    })
+                }
+            };
+        }
+
         let rows = batch.encode().map_err(|e| {
             self.refuse(signal, "internal", sent as u64);
             IngestError::Internal(format!("encoding rows failed: {e}"))
@@ -419,6 +447,7 @@ mod tests {
             Duration::from_secs(3),
             u64::MAX,
             Arc::new(Pipelines::none(metrics.clone())),
+            None,
             metrics.clone(),
         );
 
@@ -496,6 +525,7 @@ mod tests {
             Duration::from_secs(1),
             10_000,
             Arc::new(Pipelines::none(metrics.clone())),
+            None,
             metrics.clone(),
         );
         let mut req = request(200);

@@ -17,6 +17,7 @@ pub mod render;
 pub mod server;
 pub mod signal;
 pub mod store;
+pub mod tail;
 pub mod telemetry;
 pub mod validate;
 

@@ -7,6 +7,7 @@
 
 mod bindings;
 pub mod check;
+pub mod declared;
 mod host_impl;
 pub mod pipeline;
 pub mod runtime;

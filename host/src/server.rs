@@ -19,6 +19,7 @@ use crate::receiver::grpc::OtlpGrpcService;
 use crate::receiver::http::{self, BodyLimits};
 use crate::receiver::{Logs, Metrics as MetricsSignal, Traces};
 use crate::store::{self, StoreError, Writer};
+use crate::tail::TailStage;
 use crate::telemetry::Metrics;
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +49,7 @@ pub struct Server {
     receivers: Vec<JoinHandle<()>>,
     api: JoinHandle<()>,
     writer: Writer,
+    tail: Option<Arc<TailStage>>,
 }
 
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, ServerError> {
@@ -62,7 +64,7 @@ impl Server {
         let metrics = Arc::new(Metrics::new(config.store.queue_max_items));
         // Plugins first: a bad plugin or plugin config stops startup before
         // the database is opened or a port is bound.
-        let pipelines = {
+        let mut pipelines = {
             let config = config.clone();
             let metrics = metrics.clone();
             tokio::task::spawn_blocking(move || Pipelines::load(&config, metrics))
@@ -85,6 +87,13 @@ impl Server {
         };
         let writer = Writer::start(conn, config.store.commit_max_rows, metrics.clone())
             .map_err(StoreError::Thread)?;
+        let tail = match pipelines.take_tail() {
+            Some(chain) => Some(Arc::new(
+                TailStage::start(chain, writer.handle(), metrics.clone())
+                    .map_err(StoreError::Thread)?,
+            )),
+            None => None,
+        };
         let r = &config.receivers;
         let ingest = Ingest::new(
             writer.handle(),
@@ -94,6 +103,7 @@ impl Server {
             // only stops a small request from becoming gigabytes of rows.
             r.max_decompressed_size.bytes().saturating_mul(4),
             Arc::new(pipelines),
+            tail.clone(),
             metrics.clone(),
         );
         let cancel = CancellationToken::new();
@@ -179,6 +189,7 @@ impl Server {
             receivers,
             api,
             writer,
+            tail,
         })
     }
 
@@ -189,6 +200,10 @@ impl Server {
         self.cancel.cancel();
         for task in self.receivers {
             let _ = task.await;
+        }
+        // Held traces are decided and stored while the writer still runs.
+        if let Some(tail) = self.tail {
+            let _ = tokio::task::spawn_blocking(move || tail.shutdown()).await;
         }
         let writer = self.writer;
         let _ = tokio::task::spawn_blocking(move || writer.shutdown()).await;

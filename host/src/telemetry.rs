@@ -51,6 +51,22 @@ pub struct QueryLabel {
     pub outcome: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TailDecisionLabel {
+    /// keep or drop.
+    pub decision: &'static str,
+    /// What made the trace ready: wait (its root ended and the wait
+    /// passed), no_root (the root never came), full (decided early to make
+    /// room) or shutdown.
+    pub trigger: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabel {
+    /// keep or drop.
+    pub decision: &'static str,
+}
+
 fn plugin_duration_histogram() -> Histogram {
     // 50 µs .. ~1.6 s
     Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
@@ -75,6 +91,11 @@ pub struct Metrics {
     pub plugin_duration: Family<PluginLabel, Histogram, fn() -> Histogram>,
     pub queries: Family<QueryLabel, Counter>,
     pub query_duration: Histogram,
+    pub tail_spans_held: Gauge,
+    pub tail_traces_held: Gauge,
+    pub tail_traces_decided: Family<TailDecisionLabel, Counter>,
+    pub tail_late_spans: Family<DecisionLabel, Counter>,
+    pub tail_spans_lost: Counter,
 }
 
 impl Metrics {
@@ -98,6 +119,11 @@ impl Metrics {
             queries: Family::default(),
             // 1 ms .. ~33 s
             query_duration: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+            tail_spans_held: Gauge::default(),
+            tail_traces_held: Gauge::default(),
+            tail_traces_decided: Family::default(),
+            tail_late_spans: Family::default(),
+            tail_spans_lost: Counter::default(),
             registry: Registry::default(),
         };
         m.queue_capacity
@@ -176,6 +202,31 @@ impl Metrics {
             "query_duration_seconds",
             "Time to run a query and encode its result",
             m.query_duration.clone(),
+        );
+        registry.register(
+            "tail_spans_held",
+            "Spans in the tail-sampling stage: waiting for their trace to be decided, or being decided",
+            m.tail_spans_held.clone(),
+        );
+        registry.register(
+            "tail_traces_held",
+            "Traces waiting in the tail-sampling stage",
+            m.tail_traces_held.clone(),
+        );
+        registry.register(
+            "tail_traces_decided",
+            "Traces the tail-sampling stage decided, by decision and by what made them ready",
+            m.tail_traces_decided.clone(),
+        );
+        registry.register(
+            "tail_late_spans",
+            "Spans that arrived after their trace was decided and followed the remembered decision",
+            m.tail_late_spans.clone(),
+        );
+        registry.register(
+            "tail_spans_lost",
+            "Accepted spans the tail-sampling stage kept but could not store (the database failed)",
+            m.tail_spans_lost.clone(),
         );
         Self { registry, ..m }
     }

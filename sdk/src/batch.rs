@@ -1075,6 +1075,22 @@ impl std::fmt::Debug for Resource<'_> {
     }
 }
 
+impl Resource<'_> {
+    /// The resource's number in the batch, from 0: the same for every item
+    /// that belongs to it, so it can key a per-resource cache.
+    ///
+    /// ```
+    /// # use sluice_sdk::testing::{TestBatch, TestSpan};
+    /// # let b = TestBatch::traces();
+    /// # b.add_span(TestSpan::named("x"));
+    /// let batch = b.batch();
+    /// assert_eq!(batch.item(0).resource().index(), 0);
+    /// ```
+    pub fn index(&self) -> usize {
+        self.index as usize
+    }
+}
+
 impl Attributes for Resource<'_> {
     fn owner(&self) -> (&dyn Backend, AttributesOf) {
         (self.backend, AttributesOf::Resource(self.index))

@@ -382,6 +382,22 @@ pub mod __private {
         static INSTANCE: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
     }
 
+    /// Whether `policy` names a failure policy (checked at compile time).
+    pub const fn is_policy(policy: &str) -> bool {
+        matches!(policy.as_bytes(), b"pass" | b"drop" | b"reject")
+    }
+
+    /// A string's bytes as an array, for a custom section's contents.
+    pub const fn bytes<const N: usize>(s: &str) -> [u8; N] {
+        let mut out = [0u8; N];
+        let mut i = 0;
+        while i < N {
+            out[i] = s.as_bytes()[i];
+            i += 1;
+        }
+        out
+    }
+
     pub fn init<P: Plugin>(config: String) -> Result<(), String> {
         let config = Config::from_json(&config).map_err(|e| e.to_string())?;
         let plugin = P::new(config).map_err(|e| e.to_string())?;
@@ -412,8 +428,38 @@ pub mod __private {
 /// }
 /// sluice_sdk::export_plugin!(Passthrough);
 /// ```
+///
+/// A plugin can also declare its default failure policy (`"pass"`, `"drop"`
+/// or `"reject"`): what Sluice does with a batch when the plugin fails and
+/// the config does not set `on_error` for it. A plugin that must fail closed,
+/// such as one that removes secrets, declares `"reject"`. It is stored in
+/// the component as a custom section named `sluice:on-error`, so it costs
+/// nothing at run time; any other value fails the build.
+///
+/// ```
+/// use sluice_sdk::prelude::*;
+/// struct Scrub;
+/// impl Plugin for Scrub {
+///     fn new(_: Config) -> Result<Self, Error> { Ok(Scrub) }
+/// }
+/// sluice_sdk::export_plugin!(Scrub, on_error = "reject");
+/// ```
 #[macro_export]
 macro_rules! export_plugin {
+    ($plugin:ty, on_error = $policy:literal) => {
+        const _: () = ::core::assert!(
+            $crate::__private::is_policy($policy),
+            "on_error must be \"pass\", \"drop\" or \"reject\""
+        );
+        // A custom section is data for whoever reads the file; declaring one
+        // is `unsafe` only because the linker cannot check its name.
+        #[allow(unsafe_code)]
+        #[unsafe(link_section = "sluice:on-error")]
+        #[used]
+        static __SLUICE_ON_ERROR: [u8; $policy.len()] = $crate::__private::bytes($policy);
+
+        $crate::export_plugin!($plugin);
+    };
     ($plugin:ty) => {
         #[doc(hidden)]
         #[derive(Debug)]

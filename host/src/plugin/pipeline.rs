@@ -36,7 +36,11 @@ type Job = Box<dyn FnOnce() + Send>;
 
 #[derive(Debug)]
 pub struct Pipelines {
+    /// The traces plugins before the tail-sampling stage, if there is one.
     traces: Vec<Arc<LoadedPlugin>>,
+    /// The tail-sampling plugin and those after it, taken by the server to
+    /// start the stage.
+    tail: Option<crate::tail::TailChain>,
     logs: Vec<Arc<LoadedPlugin>>,
     metrics: Vec<Arc<LoadedPlugin>>,
     jobs: Option<mpsc::Sender<Job>>,
@@ -48,6 +52,7 @@ impl Pipelines {
     pub fn none(telemetry: Arc<Metrics>) -> Self {
         Self {
             traces: Vec::new(),
+            tail: None,
             logs: Vec::new(),
             metrics: Vec::new(),
             jobs: None,
@@ -85,7 +90,40 @@ impl Pipelines {
                 })
                 .collect()
         };
-        let (traces, logs, metrics) = (load(&p.traces)?, load(&p.logs)?, load(&p.metrics)?);
+        let (mut traces, logs, metrics) = (load(&p.traces)?, load(&p.logs)?, load(&p.metrics)?);
+        let tail = match p.traces.iter().position(|s| s.tail_sampling.is_some()) {
+            Some(at) => {
+                let mut rest = traces.split_off(at).into_iter();
+                let sampler = rest.next().expect("split at an existing plugin");
+                let after: Vec<_> = rest.collect();
+                // The config check covers policies written in the config;
+                // this covers those plugins declare for themselves.
+                let stage = std::iter::once(&sampler).chain(&after);
+                if let Some((plugin, spec)) = stage
+                    .zip(&p.traces[at..])
+                    .find(|(plugin, _)| plugin.on_error == OnError::Reject)
+                {
+                    return Err(LoadError::Invalid {
+                        name: plugin.name.to_string(),
+                        path: spec.path.display().to_string(),
+                        message: format!(
+                            "its failure policy is \"reject\" (declared by the plugin), which \
+                             cannot apply at or after the tail-sampling stage: clients were \
+                             answered when their spans were buffered; set on_error to \"pass\" \
+                             or \"drop\", or move it before \"{}\"",
+                            sampler.name
+                        ),
+                    });
+                }
+                let config = p.traces[at].tail_sampling.clone().unwrap_or_default();
+                Some(crate::tail::TailChain {
+                    config,
+                    sampler,
+                    after,
+                })
+            }
+            None => None,
+        };
         let workers = config
             .plugins
             .workers
@@ -113,6 +151,7 @@ impl Pipelines {
         }
         Ok(Self {
             traces,
+            tail,
             logs,
             metrics,
             jobs: Some(tx),
@@ -126,6 +165,12 @@ impl Pipelines {
             Signal::Logs => &self.logs,
             Signal::Metrics => &self.metrics,
         }
+    }
+
+    /// The tail-sampling stage's plugins, once: the server starts the stage
+    /// with them.
+    pub fn take_tail(&mut self) -> Option<crate::tail::TailChain> {
+        self.tail.take()
     }
 
     /// Whether batches of `signal` pass through any plugin.

@@ -185,6 +185,7 @@ impl Runtime {
             path: path.clone(),
             source,
         })?;
+        let declared = super::declared::declared_on_error(&bytes).map_err(invalid)?;
         let component = self
             .compile(&bytes)
             .map_err(|e| invalid(format!("not a loadable WebAssembly component: {e:#}")))?;
@@ -206,7 +207,7 @@ impl Runtime {
             config,
             memory_limit: usize::try_from(spec.memory_limit.bytes()).unwrap_or(usize::MAX),
             timeout: Duration::from_millis(spec.timeout_ms),
-            on_error: spec.on_error,
+            on_error: spec.on_error.or(declared).unwrap_or_default(),
             max_batch_items: spec.max_batch_items,
         };
         plugin.check_config().map_err(|e| match e {
