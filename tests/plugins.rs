@@ -313,7 +313,7 @@ fn a_chatty_plugin_cannot_flood_the_log() {
 fn a_python_plugin_adds_its_attribute() {
     let rt = runtime();
     let mut s = PluginConfig::new("python", plugins::plugin("python_add_attribute.wasm"));
-    s.on_error = OnError::Reject;
+    s.on_error = Some(OnError::Reject);
     s.timeout_ms = 5_000;
     s.config.insert("value".into(), "from-python".into());
     let plugin = load(&rt, &s);

@@ -87,7 +87,7 @@ fn batch(spans: usize) -> Batch {
 
 fn load(rt: &Runtime, mode: &str) -> Arc<LoadedPlugin> {
     let mut spec = PluginConfig::new(mode, plugin_path());
-    spec.on_error = OnError::Reject;
+    spec.on_error = Some(OnError::Reject);
     spec.timeout_ms = 10_000;
     spec.memory_limit = sluice::config::ByteSize::mib(256);
     spec.config.insert("mode".into(), mode.into());
@@ -128,7 +128,7 @@ fn bench(c: &mut Criterion) {
     // The Python example (componentize-py): sets one attribute per item.
     let python_rt = Runtime::new(Some(target_dir().join("sluice-plugin-cache"))).unwrap();
     let mut spec = PluginConfig::new("python", built("python_add_attribute.wasm"));
-    spec.on_error = OnError::Reject;
+    spec.on_error = Some(OnError::Reject);
     spec.timeout_ms = 10_000;
     spec.memory_limit = sluice::config::ByteSize::mib(256);
     spec.config.insert("value".into(), "python".into());
