@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the WebAssembly plugins the tests load: the Rust test plugins (with
-# sluice-sdk, for wasm32-wasip2) and the Python example (componentize-py).
+# Builds the WebAssembly plugins: the built-in ones (plugins/: sampler,
+# redactor, enricher), the Rust test plugins (with sluice-sdk, for
+# wasm32-wasip2) and the Python example (componentize-py).
 # They land in $CARGO_TARGET_DIR/sluice-plugins (default: ./target/...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +10,11 @@ out="$target_dir/sluice-plugins"
 mkdir -p "$out"
 
 cargo build --release --locked --target wasm32-wasip2 \
+  -p sluice-sampler -p sluice-redactor -p sluice-enricher \
   -p sluice-test-plugin-behaviour -p sluice-bench-proto-copy
+for plugin in sampler redactor enricher; do
+  cp "$target_dir/wasm32-wasip2/release/sluice_$plugin.wasm" "$out/$plugin.wasm"
+done
 cp "$target_dir/wasm32-wasip2/release/sluice_test_plugin_behaviour.wasm" "$out/behaviour.wasm"
 cp "$target_dir/wasm32-wasip2/release/sluice_bench_proto_copy.wasm" "$out/proto_copy.wasm"
 

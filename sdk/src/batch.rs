@@ -1119,6 +1119,19 @@ impl std::fmt::Debug for Scope<'_> {
 }
 
 impl Scope<'_> {
+    /// The scope's number in the batch, from 0: the same for every item
+    /// that belongs to it, so it can key a per-scope cache.
+    ///
+    /// ```
+    /// # use sluice_sdk::testing::{TestBatch, TestSpan};
+    /// # let b = TestBatch::traces();
+    /// # b.add_span(TestSpan::named("x"));
+    /// assert_eq!(b.batch().item(0).scope().index(), 0);
+    /// ```
+    pub fn index(&self) -> usize {
+        self.index as usize
+    }
+
     /// The scope's name (usually the instrumentation library).
     ///
     /// ```

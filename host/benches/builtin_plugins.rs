@@ -1,0 +1,212 @@
+//! What the built-in plugins cost, through the real runtime and the real
+//! components (plugins/, built by scripts/build-plugins.sh): each alone and
+//! all three in a pipeline, on batches of spans with ten attributes of the
+//! kinds real HTTP services send (a few of them secrets or personal data).
+//!
+//! The redactor runs with every detector on; its target is at most 2 µs per
+//! span of ten attributes.
+//!
+//! `cargo bench -p sluice --bench builtin_plugins` (after scripts/build-plugins.sh).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use sluice::config::{ByteSize, OnError, PluginConfig};
+use sluice::plugin::pipeline::run_chain;
+use sluice::plugin::{LoadedPlugin, Runtime};
+use sluice::signal::Batch;
+use sluice::telemetry::Metrics;
+
+fn built(file: &str) -> PathBuf {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let path = dir.join("sluice-plugins").join(file);
+    assert!(
+        path.exists(),
+        "{} missing: run scripts/build-plugins.sh",
+        path.display()
+    );
+    path
+}
+
+fn text(key: &str, value: String) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value)),
+        }),
+        ..Default::default()
+    }
+}
+
+fn int(key: &str, value: i64) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::IntValue(value)),
+        }),
+        ..Default::default()
+    }
+}
+
+/// Ten attributes per span; one span in ten carries an email address and
+/// one in twenty a bearer token, as a leaky service's would.
+fn batch(spans: usize) -> Batch {
+    let spans = (0..spans)
+        .map(|i| {
+            let mut trace_id = [0u8; 16];
+            // Random-looking low bits, as W3C trace ids have.
+            trace_id[8..].copy_from_slice(
+                &((i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)).to_be_bytes(),
+            );
+            let user = if i % 10 == 0 {
+                format!("alice{i}@example.com")
+            } else {
+                format!("user-{i}")
+            };
+            let auth = if i % 20 == 0 {
+                "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig".to_string()
+            } else {
+                "none".to_string()
+            };
+            Span {
+                trace_id: trace_id.to_vec(),
+                span_id: (i as u64 + 1).to_be_bytes().to_vec(),
+                name: "GET /api/cart/{id}".into(),
+                kind: 2,
+                start_time_unix_nano: 1_700_000_000_000_000_000 + i as u64 * 1_000_000,
+                end_time_unix_nano: 1_700_000_000_020_000_000 + i as u64 * 1_000_000,
+                attributes: vec![
+                    text("http.request.method", "GET".into()),
+                    text("url.path", format!("/api/cart/{}", 1000 + i)),
+                    text(
+                        "url.full",
+                        format!("https://shop.example/api/cart/{}?page=2&ref=mail", 1000 + i),
+                    ),
+                    int("http.response.status_code", 200),
+                    text("server.address", "shop.example".into()),
+                    text(
+                        "user_agent.original",
+                        "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"
+                            .into(),
+                    ),
+                    text("client.address", format!("10.0.{}.{}", i % 250, i % 200)),
+                    text("enduser.id", user),
+                    text("http.request.header.authorization", auth),
+                    text("session.id", format!("{:016x}", i * 7919)),
+                ],
+                ..Default::default()
+            }
+        })
+        .collect();
+    Batch::Traces(ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![
+                    text("service.name", "checkout".into()),
+                    text("k8s.namespace.name", "shop".into()),
+                ],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    })
+}
+
+fn load(rt: &Runtime, name: &str, config: &str) -> Arc<LoadedPlugin> {
+    let mut spec = PluginConfig::new(name, built(&format!("{name}.wasm")));
+    spec.on_error = Some(OnError::Reject);
+    spec.timeout_ms = 10_000;
+    spec.memory_limit = ByteSize::mib(256);
+    spec.config = toml::from_str(config).unwrap();
+    Arc::new(rt.load(&spec).unwrap_or_else(|e| panic!("{e}")))
+}
+
+const REDACTOR: &str = r#"
+detectors = ["all"]
+blocked_keys = ["password", "http.request.header.authorization"]
+hash_secret = "bench-secret"
+actions = { email = "hash" }
+"#;
+
+const ENRICHER: &str = r#"
+[[rules]]
+action = "upsert"
+target = "resource"
+key = "deployment.environment"
+value = "prod"
+
+[[rules]]
+action = "lookup"
+key = "service.name"
+from = "resource"
+target = "resource"
+table = { checkout = { team = "payments", tier = 1 }, frontend = { team = "web", tier = 2 } }
+
+[[rules]]
+action = "normalize_path"
+key = "url.path"
+to = "http.route"
+
+[[rules]]
+action = "copy"
+key = "k8s.namespace.name"
+from = "resource"
+target = "item"
+
+[[rules]]
+action = "rename"
+key = "http.url"
+to = "url.full"
+"#;
+
+const SAMPLER: &str = r#"
+ratio = 0.1
+keep_errors = true
+slow_threshold_ms = 2000
+"#;
+
+fn bench(c: &mut Criterion) {
+    let rt = Runtime::new(None).unwrap();
+    let metrics = Metrics::new(1);
+    let redactor = load(&rt, "redactor", REDACTOR);
+    let enricher = load(&rt, "enricher", ENRICHER);
+    let sampler = load(&rt, "sampler", SAMPLER);
+    let mut group = c.benchmark_group("builtin");
+    group.measurement_time(Duration::from_secs(5));
+    group.sample_size(20);
+    let chains: [(&str, Vec<Arc<LoadedPlugin>>); 4] = [
+        ("redactor", vec![redactor.clone()]),
+        ("enricher", vec![enricher.clone()]),
+        ("sampler", vec![sampler.clone()]),
+        ("all-three", vec![redactor, enricher, sampler]),
+    ];
+    for (name, chain) in &chains {
+        for spans in [100, 1_000] {
+            let input = batch(spans);
+            group.throughput(Throughput::Elements(spans as u64));
+            group.bench_with_input(BenchmarkId::new(*name, spans), &input, |b, input| {
+                b.iter_batched(
+                    || input.clone(),
+                    |batch| run_chain(chain, batch, &metrics).unwrap(),
+                    criterion::BatchSize::LargeInput,
+                )
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
