@@ -100,7 +100,7 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("plugin");
     group.measurement_time(Duration::from_secs(4));
     group.sample_size(20);
-    for mode in ["pass", "tag", "rewrite"] {
+    for mode in ["pass", "read", "read-packed", "tag", "rewrite"] {
         let plugin = load(&rt, mode);
         for spans in [100, 1_000, 10_000] {
             let input = batch(spans);

@@ -9,6 +9,7 @@ mod bindings;
 pub mod check;
 pub mod declared;
 mod host_impl;
+mod packed;
 pub mod pipeline;
 pub mod runtime;
 mod split;

@@ -49,6 +49,7 @@ pub trait Backend {
     fn names(&self) -> Vec<String>;
     fn attribute_column(&self, key: &str) -> Vec<Option<Vec<ValueNode>>>;
     fn drop_items(&self, items: &[u32]);
+    fn packed_attributes(&self) -> Vec<u8>;
 }
 
 /// Straight calls into the host.
@@ -178,5 +179,8 @@ impl Backend for wit::Batch {
     }
     fn drop_items(&self, items: &[u32]) {
         wit::Batch::drop_items(self, items)
+    }
+    fn packed_attributes(&self) -> Vec<u8> {
+        wit::Batch::packed_attributes(self)
     }
 }

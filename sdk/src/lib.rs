@@ -54,6 +54,7 @@
 
 mod backend;
 mod batch;
+mod packed;
 pub mod testing;
 mod value;
 
@@ -61,6 +62,7 @@ pub use batch::{
     Attributes, Batch, DataPoint, Event, Item, LogRecord, MetricType, Resource, Scope, Signal,
     Span, SpanKind, StatusCode,
 };
+pub use packed::decode_packed_attributes;
 pub use value::Value;
 
 /// The bindings generated from `wit/plugin.wit`. Not part of the API: use

@@ -707,4 +707,19 @@ impl Backend for TestBatch {
             self.drop_item(item);
         }
     }
+    fn packed_attributes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for item in 0..self.len() {
+            let attributes: Vec<(String, Value)> = if self.is_dropped(item) {
+                Vec::new()
+            } else {
+                self.attributes(AttributesOf::Item(item))
+                    .into_iter()
+                    .map(|(k, n)| (k, Value::from_nodes(&n)))
+                    .collect()
+            };
+            crate::packed::entries(&mut out, &attributes);
+        }
+        out
+    }
 }

@@ -501,6 +501,19 @@ impl telemetry::HostBatch for PluginState {
             .collect()
     }
 
+    fn packed_attributes(&mut self, b: B) -> R<Vec<u8>> {
+        let view = self.view(&b)?;
+        let mut out = Vec::new();
+        for item in 0..count(view.len()) {
+            if view.is_dropped(item)? {
+                super::packed::entries(&mut out, &[]);
+            } else {
+                super::packed::entries(&mut out, view.attributes(Owner::Item(item))?);
+            }
+        }
+        Ok(out)
+    }
+
     fn drop_items(&mut self, b: B, items: Vec<u32>) -> R<()> {
         let view = self.view(&b)?;
         for item in items {

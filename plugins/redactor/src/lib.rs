@@ -713,16 +713,21 @@ impl Rules {
 
     /// Redacts one set of attributes in place, noting what it did. `item`:
     /// the owner is an item (span, log record, data point).
+    /// Applies the rules to `owner`'s attributes: `given` when they were
+    /// already read (items: the whole batch's in one call), else read now.
+    #[allow(clippy::too_many_arguments)]
     fn attributes<A: Attributes>(
         &self,
         st: &mut State,
         owner: &A,
+        given: Option<Vec<(String, Value)>>,
         place: Place,
         item: bool,
         sum: &mut Summary,
     ) {
         let debug = self.debug();
-        for (pos, (key, value)) in owner.attributes().into_iter().enumerate() {
+        let attributes = given.unwrap_or_else(|| owner.attributes());
+        for (pos, (key, value)) in attributes.into_iter().enumerate() {
             let info = if item {
                 st.key_info_at(self, pos, &key)
             } else {
@@ -828,8 +833,14 @@ impl Redactor {
         for r in 0..batch.resource_count() {
             let resource = batch.resource(r);
             let mut sum = Summary::default();
-            self.rules
-                .attributes(&mut self.state, &resource, Place::Own, false, &mut sum);
+            self.rules.attributes(
+                &mut self.state,
+                &resource,
+                None,
+                Place::Own,
+                false,
+                &mut sum,
+            );
             self.rules.write_summary(&resource, &sum);
         }
     }
@@ -849,7 +860,7 @@ impl Redactor {
         }
         let mut sum = Summary::default();
         self.rules
-            .attributes(&mut self.state, &scope, Place::Own, false, &mut sum);
+            .attributes(&mut self.state, &scope, None, Place::Own, false, &mut sum);
         self.rules.write_summary(&scope, &sum);
     }
 }
@@ -871,11 +882,14 @@ impl Plugin for Redactor {
         } else {
             Vec::new()
         };
+        // One call for every span's attributes, not one per span.
+        let mut all = batch.all_attributes();
         for span in batch.spans() {
             let mut sum = Summary::default();
             let rules = &self.rules;
             let st = &mut self.state;
-            rules.attributes(st, &span, Place::Own, true, &mut sum);
+            let given = all.get_mut(span.index()).map(std::mem::take);
+            rules.attributes(st, &span, given, Place::Own, true, &mut sum);
             let renamed = names.get(span.index()).map(|name| {
                 st.name_memo.get(name).unwrap_or_else(|| {
                     let out = rules.text(&mut st.found, name, false);
@@ -896,12 +910,12 @@ impl Plugin for Redactor {
             }
             if rules.event_attributes {
                 for event in span.events() {
-                    rules.attributes(st, &event, Place::Event, false, &mut sum);
+                    rules.attributes(st, &event, None, Place::Event, false, &mut sum);
                 }
             }
             if rules.link_attributes {
                 for link in span.links() {
-                    rules.attributes(st, &link, Place::Link, false, &mut sum);
+                    rules.attributes(st, &link, None, Place::Link, false, &mut sum);
                 }
             }
             rules.write_summary(&span, &sum);
@@ -913,11 +927,13 @@ impl Plugin for Redactor {
     fn process_logs(&mut self, batch: &Batch) -> Result<(), Error> {
         self.resources(batch);
         let debug = self.rules.debug();
+        let mut all = batch.all_attributes();
         for log in batch.log_records() {
             let mut sum = Summary::default();
             let rules = &self.rules;
             let st = &mut self.state;
-            rules.attributes(st, &log, Place::Own, true, &mut sum);
+            let given = all.get_mut(log.index()).map(std::mem::take);
+            rules.attributes(st, &log, given, Place::Own, true, &mut sum);
             if rules.log_bodies
                 && let Some(body) = log.body()
             {
@@ -941,10 +957,12 @@ impl Plugin for Redactor {
 
     fn process_metrics(&mut self, batch: &Batch) -> Result<(), Error> {
         self.resources(batch);
+        let mut all = batch.all_attributes();
         for point in batch.data_points() {
             let mut sum = Summary::default();
+            let given = all.get_mut(point.index()).map(std::mem::take);
             self.rules
-                .attributes(&mut self.state, &point, Place::Own, true, &mut sum);
+                .attributes(&mut self.state, &point, given, Place::Own, true, &mut sum);
             self.rules.write_summary(&point, &sum);
             self.scope(&point);
         }

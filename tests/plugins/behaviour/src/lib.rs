@@ -47,6 +47,11 @@ enum Mode {
     /// Tries to reach the filesystem, environment, arguments, stdin and
     /// network, and fails naming whatever it could reach.
     Probe,
+    /// Reads every attribute of every item and writes nothing (benchmarks:
+    /// the cost of reading a batch through the contract).
+    Read,
+    /// The same, in one `packed-attributes` call for the batch.
+    ReadPacked,
     /// Sets one attribute on every item (benchmarks: a write per item).
     Tag,
     /// Reads every attribute of every item and writes them all back
@@ -183,6 +188,21 @@ impl Behaviour {
             Mode::Tag => {
                 for item in batch.items() {
                     item.set_attribute("tagged", true);
+                }
+            }
+            Mode::Read => {
+                let mut bytes = 0;
+                for item in batch.items() {
+                    bytes += item.attributes().len();
+                }
+                if bytes == usize::MAX {
+                    return Err(Error::new("unreachable: keeps the reads"));
+                }
+            }
+            Mode::ReadPacked => {
+                let count: usize = batch.all_attributes().iter().map(Vec::len).sum();
+                if count == usize::MAX {
+                    return Err(Error::new("unreachable: keeps the reads"));
                 }
             }
             Mode::Rewrite => {
