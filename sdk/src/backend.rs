@@ -50,6 +50,7 @@ pub trait Backend {
     fn attribute_column(&self, key: &str) -> Vec<Option<Vec<ValueNode>>>;
     fn drop_items(&self, items: &[u32]);
     fn packed_attributes(&self) -> Vec<u8>;
+    fn span_facts(&self) -> Vec<wit::SpanFacts>;
 }
 
 /// Straight calls into the host.
@@ -182,5 +183,8 @@ impl Backend for wit::Batch {
     }
     fn packed_attributes(&self) -> Vec<u8> {
         wit::Batch::packed_attributes(self)
+    }
+    fn span_facts(&self) -> Vec<wit::SpanFacts> {
+        wit::Batch::span_facts(self)
     }
 }

@@ -480,6 +480,8 @@ impl<'a> Batch<'a> {
     /// of every item this is several times cheaper than
     /// [`Attributes::attributes`] on each: the batch crosses into the
     /// plugin as one buffer. It is a snapshot: later changes are not in it.
+    /// [`Batch::read_all_attributes`] is cheaper still: it borrows keys and
+    /// strings instead of allocating them.
     ///
     /// ```
     /// # use sluice_sdk::{Value, testing::{TestBatch, TestSpan}};
@@ -491,12 +493,89 @@ impl<'a> Batch<'a> {
     /// assert!(all[1].is_empty());
     /// ```
     pub fn all_attributes(&self) -> Vec<Vec<(String, Value)>> {
+        let all = self.read_all_attributes();
+        (0..self.len())
+            .map(|item| {
+                all.of(item)
+                    .map(|(k, v)| (k.to_owned(), v.to_value()))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Every item's attributes in one call, as one buffer to iterate with
+    /// [`AllAttributes::of`]: the cheapest way to read them all. A snapshot:
+    /// later changes are not in it.
+    ///
+    /// ```
+    /// use sluice_sdk::Attributes;
+    /// # use sluice_sdk::testing::{TestBatch, TestSpan};
+    /// # let b = TestBatch::traces();
+    /// # b.add_span(TestSpan::named("x").attr("user.email", "a@b.c"));
+    /// let batch = b.batch();
+    /// let all = batch.read_all_attributes();
+    /// for span in batch.spans() {
+    ///     for (key, value) in all.of(span.index()) {
+    ///         if value.as_str().is_some_and(|s| s.contains('@')) {
+    ///             span.set_attribute(key, "****");
+    ///         }
+    ///     }
+    /// }
+    /// # assert_eq!(batch.item(0).attribute("user.email"), Some(sluice_sdk::Value::from("****")));
+    /// ```
+    pub fn read_all_attributes(&self) -> crate::AllAttributes {
         // A malformed buffer is a host bug; trapping fails the call under
         // the plugin's policy instead of handing it wrong attributes.
-        let mut items = crate::packed::decode_packed_attributes(&self.backend.packed_attributes())
-            .expect("the host's packed attributes are well formed");
-        items.resize(self.len(), Vec::new());
-        items
+        crate::packed::AllAttributes::new(self.backend.packed_attributes())
+            .expect("the host's packed attributes are well formed")
+    }
+
+    /// Every span's fixed-size fields in one call, indexed by item number:
+    /// far cheaper than calling each accessor on each span. Traps on a
+    /// batch that is not traces, like the span accessors.
+    ///
+    /// ```
+    /// # use sluice_sdk::{StatusCode, testing::{TestBatch, TestSpan}};
+    /// # let b = TestBatch::traces();
+    /// # b.add_span(TestSpan { status: (StatusCode::Error, "boom".into()), ..TestSpan::named("x") });
+    /// let facts = b.batch().span_facts();
+    /// assert_eq!(facts[0].status, StatusCode::Error);
+    /// assert_eq!(facts[0].status_message_length, 4);
+    /// assert!(facts[0].is_root);
+    /// ```
+    pub fn span_facts(&self) -> Vec<SpanFacts> {
+        self.backend
+            .span_facts()
+            .into_iter()
+            .map(|f| SpanFacts {
+                kind: f.kind.into(),
+                status: f.status.into(),
+                status_message_length: f.status_message_length as usize,
+                start_time_unix_nano: f.start_time_unix_nano,
+                end_time_unix_nano: f.end_time_unix_nano,
+                is_root: f.is_root,
+                event_count: f.event_count as usize,
+                link_count: f.link_count as usize,
+                resource: f.resource as usize,
+                scope: f.scope as usize,
+            })
+            .collect()
+    }
+
+    /// The instrumentation scope with this number (as [`Scope::index`] and
+    /// [`SpanFacts::scope`] give it).
+    ///
+    /// ```
+    /// # use sluice_sdk::testing::{TestBatch, TestSpan};
+    /// # let b = TestBatch::traces();
+    /// # b.add_span(TestSpan::named("x"));
+    /// assert_eq!(b.batch().scope(0).index(), 0);
+    /// ```
+    pub fn scope(&self, index: usize) -> Scope<'a> {
+        Scope {
+            backend: self.backend,
+            index: index as u32,
+        }
     }
 
     /// Drops many items in one call.
@@ -512,6 +591,40 @@ impl<'a> Batch<'a> {
         let items: Vec<u32> = items.iter().map(|&i| i as u32).collect();
         self.backend.drop_items(&items);
     }
+}
+
+/// A span's fixed-size fields, from [`Batch::span_facts`].
+///
+/// ```
+/// # use sluice_sdk::testing::{TestBatch, TestSpan};
+/// # let b = TestBatch::traces();
+/// # b.add_span(TestSpan { start_time_unix_nano: 5, end_time_unix_nano: 9, ..TestSpan::named("x") });
+/// let f = &b.batch().span_facts()[0];
+/// assert_eq!(f.end_time_unix_nano - f.start_time_unix_nano, 4);
+/// assert_eq!((f.event_count, f.link_count, f.resource, f.scope), (0, 0, 0, 0));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpanFacts {
+    /// The span's kind.
+    pub kind: SpanKind,
+    /// Its status code.
+    pub status: StatusCode,
+    /// Bytes in its status message: read it with [`Span::status`] when not 0.
+    pub status_message_length: usize,
+    /// Start time.
+    pub start_time_unix_nano: u64,
+    /// End time.
+    pub end_time_unix_nano: u64,
+    /// Whether it has no parent span id.
+    pub is_root: bool,
+    /// How many events it has.
+    pub event_count: usize,
+    /// How many links it has.
+    pub link_count: usize,
+    /// Its resource's number ([`Batch::resource`]).
+    pub resource: usize,
+    /// Its scope's number ([`Batch::scope`]).
+    pub scope: usize,
 }
 
 /// One item of any signal: what spans, log records and data points share.

@@ -60,9 +60,9 @@ mod value;
 
 pub use batch::{
     Attributes, Batch, DataPoint, Event, Item, LogRecord, MetricType, Resource, Scope, Signal,
-    Span, SpanKind, StatusCode,
+    Span, SpanFacts, SpanKind, StatusCode,
 };
-pub use packed::decode_packed_attributes;
+pub use packed::{AllAttributes, AttributeValue, decode_packed_attributes};
 pub use value::Value;
 
 /// The bindings generated from `wit/plugin.wit`. Not part of the API: use

@@ -707,6 +707,25 @@ impl Backend for TestBatch {
             self.drop_item(item);
         }
     }
+    fn span_facts(&self) -> Vec<wit::SpanFacts> {
+        (0..self.len())
+            .map(|item| {
+                let (status, message) = self.status(item);
+                wit::SpanFacts {
+                    kind: self.kind(item),
+                    status,
+                    status_message_length: message.len() as u32,
+                    start_time_unix_nano: self.time_unix_nano(item),
+                    end_time_unix_nano: self.end_time_unix_nano(item),
+                    is_root: self.parent_span_id(item).is_empty(),
+                    event_count: self.event_count(item),
+                    link_count: self.link_count(item),
+                    resource: self.resource_of(item),
+                    scope: self.scope_of(item),
+                }
+            })
+            .collect()
+    }
     fn packed_attributes(&self) -> Vec<u8> {
         let mut out = Vec::new();
         for item in 0..self.len() {

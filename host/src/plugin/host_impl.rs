@@ -220,6 +220,17 @@ fn owner(of: AttributesOf) -> Owner {
     }
 }
 
+fn span_kind(kind: i32) -> SpanKind {
+    match span::SpanKind::try_from(kind) {
+        Ok(span::SpanKind::Internal) => SpanKind::Internal,
+        Ok(span::SpanKind::Server) => SpanKind::Server,
+        Ok(span::SpanKind::Client) => SpanKind::Client,
+        Ok(span::SpanKind::Producer) => SpanKind::Producer,
+        Ok(span::SpanKind::Consumer) => SpanKind::Consumer,
+        Ok(span::SpanKind::Unspecified) | Err(_) => SpanKind::Unspecified,
+    }
+}
+
 fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
@@ -334,15 +345,7 @@ impl telemetry::HostBatch for PluginState {
     }
 
     fn kind(&mut self, b: B, item: u32) -> R<SpanKind> {
-        let kind = self.view(&b)?.span(item, "kind")?.kind;
-        Ok(match span::SpanKind::try_from(kind) {
-            Ok(span::SpanKind::Internal) => SpanKind::Internal,
-            Ok(span::SpanKind::Server) => SpanKind::Server,
-            Ok(span::SpanKind::Client) => SpanKind::Client,
-            Ok(span::SpanKind::Producer) => SpanKind::Producer,
-            Ok(span::SpanKind::Consumer) => SpanKind::Consumer,
-            Ok(span::SpanKind::Unspecified) | Err(_) => SpanKind::Unspecified,
-        })
+        Ok(span_kind(self.view(&b)?.span(item, "kind")?.kind))
     }
 
     fn end_time_unix_nano(&mut self, b: B, item: u32) -> R<u64> {
@@ -512,6 +515,38 @@ impl telemetry::HostBatch for PluginState {
             }
         }
         Ok(out)
+    }
+
+    fn span_facts(&mut self, b: B) -> R<Vec<telemetry::SpanFacts>> {
+        let view = self.view(&b)?;
+        (0..count(view.len()))
+            .map(|item| {
+                let span = view.span(item, "span-facts")?;
+                let (status, message) = match &span.status {
+                    Some(s) => (
+                        match status::StatusCode::try_from(s.code) {
+                            Ok(status::StatusCode::Ok) => StatusCode::Ok,
+                            Ok(status::StatusCode::Error) => StatusCode::Error,
+                            _ => StatusCode::Unset,
+                        },
+                        s.message.len(),
+                    ),
+                    None => (StatusCode::Unset, 0),
+                };
+                Ok(telemetry::SpanFacts {
+                    kind: span_kind(span.kind),
+                    status,
+                    status_message_length: count(message),
+                    start_time_unix_nano: span.start_time_unix_nano,
+                    end_time_unix_nano: span.end_time_unix_nano,
+                    is_root: span.parent_span_id.is_empty(),
+                    event_count: count(span.events.len()),
+                    link_count: count(span.links.len()),
+                    resource: view.resource_of(item)?,
+                    scope: view.scope_of(item)?,
+                })
+            })
+            .collect()
     }
 
     fn drop_items(&mut self, b: B, items: Vec<u32>) -> R<()> {

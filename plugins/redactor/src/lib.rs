@@ -31,6 +31,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use sluice_sdk::prelude::*;
+use sluice_sdk::{AllAttributes, AttributeValue};
 
 use config::{Action, FxBuild, Rules, SummaryLevel};
 use detect::{Detector, Found};
@@ -713,73 +714,104 @@ impl Rules {
 
     /// Redacts one set of attributes in place, noting what it did. `item`:
     /// the owner is an item (span, log record, data point).
-    /// Applies the rules to `owner`'s attributes: `given` when they were
-    /// already read (items: the whole batch's in one call), else read now.
+    /// Applies the rules to `owner`'s attributes: from `given` (the whole
+    /// batch's, read in one call, and the item's number) when there, else
+    /// read now.
     #[allow(clippy::too_many_arguments)]
     fn attributes<A: Attributes>(
         &self,
         st: &mut State,
         owner: &A,
-        given: Option<Vec<(String, Value)>>,
+        given: Option<(&AllAttributes, usize)>,
+        place: Place,
+        item: bool,
+        sum: &mut Summary,
+    ) {
+        match given {
+            Some((all, index)) => {
+                for (pos, (key, value)) in all.of(index).enumerate() {
+                    self.attribute(st, owner, pos, key, value, place, item, sum);
+                }
+            }
+            None => {
+                for (pos, (key, value)) in owner.attributes().into_iter().enumerate() {
+                    let value = AttributeValue::Decoded(value);
+                    self.attribute(st, owner, pos, &key, value, place, item, sum);
+                }
+            }
+        }
+    }
+
+    /// Applies the rules to one attribute of `owner`, the `pos`th.
+    #[allow(clippy::too_many_arguments)]
+    fn attribute<A: Attributes>(
+        &self,
+        st: &mut State,
+        owner: &A,
+        pos: usize,
+        key: &str,
+        value: AttributeValue<'_>,
         place: Place,
         item: bool,
         sum: &mut Summary,
     ) {
         let debug = self.debug();
-        let attributes = given.unwrap_or_else(|| owner.attributes());
-        for (pos, (key, value)) in attributes.into_iter().enumerate() {
-            let info = if item {
-                st.key_info_at(self, pos, &key)
-            } else {
-                st.key_info(self, &key)
-            };
-            if info.has(KeyInfo::SUMMARY) {
-                if place == Place::Own {
-                    sum.existing.push((key, value));
-                }
-                continue;
+        let info = if item {
+            st.key_info_at(self, pos, key)
+        } else {
+            st.key_info(self, key)
+        };
+        if info.has(KeyInfo::SUMMARY) {
+            if place == Place::Own {
+                sum.existing.push((key.to_owned(), value.to_value()));
             }
-            if info.has(KeyInfo::IGNORED) {
-                sum.ignored += 1;
-                continue;
+            return;
+        }
+        if info.has(KeyInfo::IGNORED) {
+            sum.ignored += 1;
+            return;
+        }
+        if info.has(KeyInfo::NOT_ALLOWED) {
+            owner.remove_attribute(key);
+            sum.redacted(debug, place, key);
+            return;
+        }
+        if info.has(KeyInfo::LISTED) {
+            sum.allowed += 1;
+            if debug {
+                sum.allowed_keys.push(label(place, key));
             }
-            if info.has(KeyInfo::NOT_ALLOWED) {
-                owner.remove_attribute(&key);
-                sum.redacted(debug, place, &key);
-                continue;
-            }
-            if info.has(KeyInfo::LISTED) {
-                sum.allowed += 1;
-                if debug {
-                    sum.allowed_keys.push(label(place, &key));
+        }
+        let text = match &value {
+            AttributeValue::Str(s) => Some(*s),
+            AttributeValue::Decoded(Value::Str(s)) => Some(s.as_str()),
+            AttributeValue::Decoded(_) => None,
+        };
+        let out = if info.has(KeyInfo::BLOCKED) {
+            self.blocked_value(&value.to_value())
+        } else if let Some(s) = text
+            && let Some(memo) = st.memos.get_mut(info.1 as usize)
+        {
+            match memo.get(s) {
+                Some(out) => out,
+                None => {
+                    let out = self.attribute_text(&mut st.found, s, info);
+                    memo.set(s, &out);
+                    out
                 }
             }
-            let out = if info.has(KeyInfo::BLOCKED) {
-                self.blocked_value(&value)
-            } else if let Value::Str(s) = &value
-                && let Some(memo) = st.memos.get_mut(info.1 as usize)
-            {
-                match memo.get(s) {
-                    Some(out) => out,
-                    None => {
-                        let out = self.attribute_text(&mut st.found, s, info);
-                        memo.set(s, &out);
-                        out
-                    }
-                }
-            } else {
-                self.attribute_value(st, &value, info)
-            };
-            match out {
-                Out::Same => {}
-                Out::Changed(v) => {
-                    owner.set_attribute(&key, v);
-                    sum.masked(debug, place, &key);
-                }
-                Out::Drop => {
-                    owner.remove_attribute(&key);
-                    sum.redacted(debug, place, &key);
-                }
+        } else {
+            self.attribute_value(st, &value.to_value(), info)
+        };
+        match out {
+            Out::Same => {}
+            Out::Changed(v) => {
+                owner.set_attribute(key, v);
+                sum.masked(debug, place, key);
+            }
+            Out::Drop => {
+                owner.remove_attribute(key);
+                sum.redacted(debug, place, key);
             }
         }
     }
@@ -847,10 +879,16 @@ impl Redactor {
 
     /// An item's scope, once per batch.
     fn scope(&mut self, item: &sluice_sdk::Item<'_>) {
+        if self.rules.scope_attributes {
+            self.scope_at(item.scope());
+        }
+    }
+
+    /// A scope, unless it was seen already in this batch.
+    fn scope_at(&mut self, scope: sluice_sdk::Scope<'_>) {
         if !self.rules.scope_attributes {
             return;
         }
-        let scope = item.scope();
         let index = scope.index();
         if self.state.scopes_seen.len() <= index {
             self.state.scopes_seen.resize(index + 1, false);
@@ -882,13 +920,18 @@ impl Plugin for Redactor {
         } else {
             Vec::new()
         };
-        // One call for every span's attributes, not one per span.
-        let mut all = batch.all_attributes();
+        // One call for every span's attributes and one for their other
+        // fields, not several per span.
+        let all = batch.read_all_attributes();
+        let facts = batch.span_facts();
         for span in batch.spans() {
+            let Some(fact) = facts.get(span.index()).copied() else {
+                continue;
+            };
             let mut sum = Summary::default();
             let rules = &self.rules;
             let st = &mut self.state;
-            let given = all.get_mut(span.index()).map(std::mem::take);
+            let given = Some((&all, span.index()));
             rules.attributes(st, &span, given, Place::Own, true, &mut sum);
             let renamed = names.get(span.index()).map(|name| {
                 st.name_memo.get(name).unwrap_or_else(|| {
@@ -901,25 +944,25 @@ impl Plugin for Redactor {
                 span.set_name(&new);
                 sum.masked(debug, Place::Own, "[name]");
             }
-            if rules.status_messages && rules.has_value_rules() {
+            if rules.status_messages && rules.has_value_rules() && fact.status_message_length > 0 {
                 let (code, message) = span.status();
                 if let Out::Changed(Value::Str(new)) = rules.text(&mut st.found, &message, false) {
                     span.set_status(code, &new);
                     sum.masked(debug, Place::Own, "[status]");
                 }
             }
-            if rules.event_attributes {
+            if rules.event_attributes && fact.event_count > 0 {
                 for event in span.events() {
                     rules.attributes(st, &event, None, Place::Event, false, &mut sum);
                 }
             }
-            if rules.link_attributes {
+            if rules.link_attributes && fact.link_count > 0 {
                 for link in span.links() {
                     rules.attributes(st, &link, None, Place::Link, false, &mut sum);
                 }
             }
             rules.write_summary(&span, &sum);
-            self.scope(&span);
+            self.scope_at(batch.scope(fact.scope));
         }
         Ok(())
     }
@@ -927,12 +970,12 @@ impl Plugin for Redactor {
     fn process_logs(&mut self, batch: &Batch) -> Result<(), Error> {
         self.resources(batch);
         let debug = self.rules.debug();
-        let mut all = batch.all_attributes();
+        let all = batch.read_all_attributes();
         for log in batch.log_records() {
             let mut sum = Summary::default();
             let rules = &self.rules;
             let st = &mut self.state;
-            let given = all.get_mut(log.index()).map(std::mem::take);
+            let given = Some((&all, log.index()));
             rules.attributes(st, &log, given, Place::Own, true, &mut sum);
             if rules.log_bodies
                 && let Some(body) = log.body()
@@ -957,10 +1000,10 @@ impl Plugin for Redactor {
 
     fn process_metrics(&mut self, batch: &Batch) -> Result<(), Error> {
         self.resources(batch);
-        let mut all = batch.all_attributes();
+        let all = batch.read_all_attributes();
         for point in batch.data_points() {
             let mut sum = Summary::default();
-            let given = all.get_mut(point.index()).map(std::mem::take);
+            let given = Some((&all, point.index()));
             self.rules
                 .attributes(&mut self.state, &point, given, Place::Own, true, &mut sum);
             self.rules.write_summary(&point, &sum);

@@ -135,10 +135,24 @@ impl Plugin for Sampler {
     }
 
     fn process_traces(&mut self, batch: &Batch) -> Result<(), Error> {
+        // Two calls for the whole batch: the trace ids and the other fields.
+        let facts = batch.span_facts();
         let members = batch
             .spans()
             .zip(batch.trace_ids_of_kept())
-            .map(|(span, trace_id)| Member::of_span(span, trace_id))
+            .filter_map(|(span, trace_id)| {
+                let f = facts.get(span.index())?;
+                Some(Member {
+                    item: *span,
+                    span: Some(span),
+                    trace_id,
+                    resource: f.resource,
+                    start: f.start_time_unix_nano,
+                    end: f.end_time_unix_nano,
+                    status: f.status,
+                    root: f.is_root,
+                })
+            })
             .collect::<Vec<_>>();
         self.sample(batch, members);
         Ok(())
@@ -194,21 +208,6 @@ struct Member<'a> {
     end: u64,
     status: StatusCode,
     root: bool,
-}
-
-impl<'a> Member<'a> {
-    fn of_span(span: Span<'a>, trace_id: [u8; 16]) -> Self {
-        Member {
-            item: *span,
-            span: Some(span),
-            trace_id,
-            resource: span.resource().index(),
-            start: span.time_unix_nano(),
-            end: span.end_time_unix_nano(),
-            status: span.status().0,
-            root: span.parent_span_id().is_none(),
-        }
-    }
 }
 
 trait KeptTraceIds {

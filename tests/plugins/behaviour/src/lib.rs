@@ -200,7 +200,8 @@ impl Behaviour {
                 }
             }
             Mode::ReadPacked => {
-                let count: usize = batch.all_attributes().iter().map(Vec::len).sum();
+                let all = batch.read_all_attributes();
+                let count: usize = batch.items().map(|i| all.of(i.index()).count()).sum();
                 if count == usize::MAX {
                     return Err(Error::new("unreachable: keeps the reads"));
                 }
