@@ -201,7 +201,15 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("builtin");
     group.measurement_time(Duration::from_secs(5));
     group.sample_size(20);
-    let chains: [(&str, Vec<Arc<LoadedPlugin>>); 4] = [
+    // Every rule off: what reading and walking the batch costs alone.
+    let idle = load(
+        &rt,
+        "redactor",
+        "detectors = []\nurl_attributes = []\nsql_attributes = []\nbuiltin_blocked_keys = false\n\
+         span_names = false\nstatus_messages = false",
+    );
+    let chains: [(&str, Vec<Arc<LoadedPlugin>>); 5] = [
+        ("redactor-rules-off", vec![idle]),
         ("redactor", vec![redactor.clone()]),
         ("enricher", vec![enricher.clone()]),
         ("sampler", vec![sampler.clone()]),
@@ -223,7 +231,7 @@ fn bench(c: &mut Criterion) {
     }
     // Instantiation and init alone: what every batch part pays up front.
     let empty = batch(0, false);
-    for (name, chain) in &chains[..3] {
+    for (name, chain) in &chains[1..4] {
         group.throughput(Throughput::Elements(1));
         group.bench_function(BenchmarkId::new(*name, "empty"), |b| {
             b.iter(|| run_chain(chain, empty.clone(), &metrics).unwrap())
