@@ -12,6 +12,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use http::{StatusCode, header};
 
+use crate::auth::{Guard, Scope};
 use crate::query::QueryEngine;
 use crate::telemetry::Metrics;
 
@@ -27,14 +28,20 @@ pub struct ApiState {
     pub shutdown: tokio_util::sync::CancellationToken,
 }
 
-pub fn router(state: ApiState) -> Router {
-    Router::new()
+/// Health checks stay open (load balancers and orchestrators probe them
+/// without credentials); metrics need `admin`, reading data `query`.
+pub fn router(state: ApiState, guard: &Guard) -> Router {
+    let open = Router::new()
         .route("/livez", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/api/v1/query", post(query::query))
-        .route("/api/v1/export", post(export::export))
-        .with_state(state)
+        .route("/readyz", get(readyz));
+    let admin = guard.protect(Router::new().route("/metrics", get(metrics)), Scope::Admin);
+    let data = guard.protect(
+        Router::new()
+            .route("/api/v1/query", post(query::query))
+            .route("/api/v1/export", post(export::export)),
+        Scope::Query,
+    );
+    open.merge(admin).merge(data).with_state(state)
 }
 
 async fn readyz(State(state): State<ApiState>) -> impl IntoResponse {

@@ -13,7 +13,8 @@ use sluice::render::{table, waterfall};
 /// Where queries go.
 #[derive(Debug, clap::Args)]
 pub struct Target {
-    /// The Sluice API to query.
+    /// The Sluice API to query. A server with auth tokens needs one with
+    /// the "query" scope in $SLUICE_TOKEN.
     #[arg(
         long,
         env = "SLUICE_API",

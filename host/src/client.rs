@@ -32,6 +32,8 @@ pub struct Fetched {
 pub struct ApiClient {
     base: String,
     http: reqwest::blocking::Client,
+    /// Sent as `Authorization: Bearer`, from `$SLUICE_TOKEN`.
+    token: Option<String>,
 }
 
 impl ApiClient {
@@ -49,6 +51,7 @@ impl ApiClient {
         Ok(Self {
             base: base.trim_end_matches('/').to_string(),
             http,
+            token: std::env::var("SLUICE_TOKEN").ok().filter(|t| !t.is_empty()),
         })
     }
 
@@ -59,10 +62,11 @@ impl ApiClient {
         accept: &str,
     ) -> Result<reqwest::blocking::Response, ClientError> {
         let url = format!("{}{path}", self.base);
-        let response = self
-            .http
-            .post(&url)
-            .header(reqwest::header::ACCEPT, accept)
+        let mut request = self.http.post(&url).header(reqwest::header::ACCEPT, accept);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request
             .json(&body)
             .send()
             .map_err(|e| ClientError::Connect {

@@ -24,6 +24,22 @@ pub struct Config {
     pub store: StoreConfig,
     pub plugins: PluginsConfig,
     pub pipelines: PipelinesConfig,
+    pub auth: AuthConfig,
+}
+
+/// Who may use the server: bearer tokens with scopes.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Tokens accepted. None (the default): every request is allowed,
+    /// which is refused on a non-loopback address unless
+    /// `allow_unauthenticated`.
+    pub tokens: Vec<crate::auth::TokenConfig>,
+    /// A TOML file with more `[[tokens]]`, kept apart so that it can be
+    /// readable by Sluice alone. Default: none.
+    pub token_file: Option<PathBuf>,
+    /// Serve a non-loopback address without tokens. Default false.
+    pub allow_unauthenticated: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

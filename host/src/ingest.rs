@@ -488,6 +488,7 @@ mod tests {
                 max_request: 1 << 20,
                 max_decompressed: 1 << 20,
             },
+            &crate::auth::Guard::new(Default::default(), metrics.clone()),
         );
         let response = app
             .oneshot(

@@ -6,6 +6,7 @@
 //! back through [`query`].
 
 pub mod api;
+pub mod auth;
 pub mod client;
 pub mod config;
 pub mod export;

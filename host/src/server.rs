@@ -28,6 +28,8 @@ pub enum ServerError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Plugin(#[from] LoadError),
+    #[error("{0}")]
+    Auth(String),
     #[error("cannot listen on {addr} ({what}): {source}")]
     Bind {
         what: &'static str,
@@ -71,6 +73,26 @@ impl Server {
                 .await
                 .expect("loading plugins does not panic")?
         };
+        let auth = crate::auth::Auth::new(&config.auth.tokens, config.auth.token_file.as_deref())
+            .map_err(ServerError::Auth)?;
+        if !auth.enabled() && !config.auth.allow_unauthenticated {
+            let r = &config.receivers;
+            let exposed = [
+                (r.grpc.enabled, r.grpc.addr),
+                (r.http.enabled, r.http.addr),
+                (true, config.api.addr),
+            ]
+            .into_iter()
+            .find(|(on, addr)| *on && !addr.ip().is_loopback());
+            if let Some((_, addr)) = exposed {
+                return Err(ServerError::Auth(format!(
+                    "refusing to listen on {addr} with no auth tokens: anyone who can reach it \
+                     could send and read data. Configure [[auth.tokens]] (docs: `sluice config \
+                     default`), or set auth.allow_unauthenticated = true"
+                )));
+            }
+        }
+        let guard = crate::auth::Guard::new(Arc::new(auth), metrics.clone());
         let store_config = config.store.clone();
         let conn =
             tokio::task::spawn_blocking(move || store::open(&store_config.path, &store_config))
@@ -116,9 +138,21 @@ impl Server {
                 .expect("a bound socket has an address");
             let max = r.max_decompressed_size.as_usize();
             let router = tonic::transport::Server::builder()
-                .add_service(OtlpGrpcService::<Traces>::new(ingest.clone(), max))
-                .add_service(OtlpGrpcService::<Logs>::new(ingest.clone(), max))
-                .add_service(OtlpGrpcService::<MetricsSignal>::new(ingest.clone(), max));
+                .add_service(OtlpGrpcService::<Traces>::new(
+                    ingest.clone(),
+                    guard.clone(),
+                    max,
+                ))
+                .add_service(OtlpGrpcService::<Logs>::new(
+                    ingest.clone(),
+                    guard.clone(),
+                    max,
+                ))
+                .add_service(OtlpGrpcService::<MetricsSignal>::new(
+                    ingest.clone(),
+                    guard.clone(),
+                    max,
+                ));
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
             let shutdown = cancel.clone().cancelled_owned();
             receivers.push(tokio::spawn(async move {
@@ -143,7 +177,7 @@ impl Server {
                 max_request: r.max_request_size.as_usize(),
                 max_decompressed: r.max_decompressed_size.as_usize(),
             };
-            let app = http::router(ingest.clone(), limits);
+            let app = http::router(ingest.clone(), limits, &guard);
             let shutdown = cancel.clone().cancelled_owned();
             receivers.push(tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, app)
@@ -164,12 +198,15 @@ impl Server {
         let api_addr = listener
             .local_addr()
             .expect("a bound socket has an address");
-        let app = api::router(ApiState {
-            metrics,
-            ready: ready.clone(),
-            query,
-            shutdown: cancel.clone(),
-        });
+        let app = api::router(
+            ApiState {
+                metrics,
+                ready: ready.clone(),
+                query,
+                shutdown: cancel.clone(),
+            },
+            &guard,
+        );
         let shutdown = cancel.clone().cancelled_owned();
         let api = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app)

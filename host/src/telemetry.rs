@@ -62,6 +62,14 @@ pub struct TailDecisionLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AuthLabel {
+    /// The scope the endpoint needs.
+    pub scope: &'static str,
+    /// unauthenticated or forbidden.
+    pub reason: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DecisionLabel {
     /// keep or drop.
     pub decision: &'static str,
@@ -96,6 +104,7 @@ pub struct Metrics {
     pub tail_traces_decided: Family<TailDecisionLabel, Counter>,
     pub tail_late_spans: Family<DecisionLabel, Counter>,
     pub tail_spans_lost: Counter,
+    pub auth_refused: Family<AuthLabel, Counter>,
 }
 
 impl Metrics {
@@ -124,6 +133,7 @@ impl Metrics {
             tail_traces_decided: Family::default(),
             tail_late_spans: Family::default(),
             tail_spans_lost: Counter::default(),
+            auth_refused: Family::default(),
             registry: Registry::default(),
         };
         m.queue_capacity
@@ -227,6 +237,11 @@ impl Metrics {
             "tail_spans_lost",
             "Accepted spans the tail-sampling stage kept but could not store (the database failed)",
             m.tail_spans_lost.clone(),
+        );
+        registry.register(
+            "auth_refused",
+            "Requests refused for a missing or unknown token (unauthenticated) or a missing scope (forbidden)",
+            m.auth_refused.clone(),
         );
         Self { registry, ..m }
     }

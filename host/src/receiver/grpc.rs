@@ -19,6 +19,7 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use super::OtlpSignal;
+use crate::auth::{Denied, Guard, Scope};
 use crate::ingest::{Ingest, IngestError};
 use crate::signal::ExportResponse;
 
@@ -26,6 +27,7 @@ use crate::signal::ExportResponse;
 #[derive(Debug)]
 pub struct OtlpGrpcService<S> {
     ingest: Ingest,
+    guard: Guard,
     max_message_size: usize,
     _signal: PhantomData<S>,
 }
@@ -34,6 +36,7 @@ impl<S> Clone for OtlpGrpcService<S> {
     fn clone(&self) -> Self {
         Self {
             ingest: self.ingest.clone(),
+            guard: self.guard.clone(),
             max_message_size: self.max_message_size,
             _signal: PhantomData,
         }
@@ -43,9 +46,10 @@ impl<S> Clone for OtlpGrpcService<S> {
 impl<S: OtlpSignal> OtlpGrpcService<S> {
     /// `max_message_size` bounds a message both as received and after
     /// decompression (tonic stops inflating at the limit).
-    pub fn new(ingest: Ingest, max_message_size: usize) -> Self {
+    pub fn new(ingest: Ingest, guard: Guard, max_message_size: usize) -> Self {
         Self {
             ingest,
+            guard,
             max_message_size,
             _signal: PhantomData,
         }
@@ -75,6 +79,14 @@ impl<S: OtlpSignal> tower_service::Service<http::Request<tonic::body::Body>>
                     Status::unimplemented(format!("unknown method {}", req.uri().path()))
                         .into_http(),
                 );
+            }
+            // Before the message is read: an unknown client costs nothing.
+            match this.guard.check(req.headers(), Scope::Ingest) {
+                Ok(()) => {}
+                Err(denied @ Denied::Unauthenticated) => {
+                    return Ok(Status::unauthenticated(denied.message()).into_http());
+                }
+                Err(denied) => return Ok(Status::permission_denied(denied.message()).into_http()),
             }
             let mut encodings = EnabledCompressionEncodings::default();
             encodings.enable(CompressionEncoding::Gzip);

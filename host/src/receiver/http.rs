@@ -14,6 +14,8 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use prost::Message;
 
+use crate::auth::{Guard, Scope};
+
 use super::{Logs, Metrics, OtlpSignal, Traces};
 use crate::ingest::{Ingest, IngestError};
 use crate::signal::{Accepted, ExportResponse};
@@ -36,11 +38,13 @@ struct HttpState {
     limits: BodyLimits,
 }
 
-pub fn router(ingest: Ingest, limits: BodyLimits) -> Router {
-    Router::new()
+pub fn router(ingest: Ingest, limits: BodyLimits, guard: &Guard) -> Router {
+    let routes = Router::new()
         .route(Traces::HTTP_PATH, post(export::<Traces>))
         .route(Logs::HTTP_PATH, post(export::<Logs>))
-        .route(Metrics::HTTP_PATH, post(export::<Metrics>))
+        .route(Metrics::HTTP_PATH, post(export::<Metrics>));
+    guard
+        .protect(routes, Scope::Ingest)
         .with_state(HttpState { ingest, limits })
 }
 
