@@ -202,6 +202,33 @@ fn every_scope_against_every_endpoint() {
         "application/json",
     );
     assert!(rows.contains("[3]") || rows.contains("[\"3\"]"), "{rows}");
+    // The CLI sends $SLUICE_TOKEN.
+    let cli = |token: Option<&str>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"));
+        command
+            .args(["query", "--api", &server.api_url(""), "--format", "csv"])
+            .arg("SELECT count(*) AS n FROM spans")
+            .env_remove("SLUICE_TOKEN");
+        if let Some(token) = token {
+            command.env("SLUICE_TOKEN", token);
+        }
+        command.output().unwrap()
+    };
+    let ok = cli(Some(QUERY));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&ok.stdout),
+        "n\r\n3\r\n",
+        "CSV, RFC 4180 line ends"
+    );
+    let refused = cli(None);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("bearer token"), "{stderr}");
     server.stop();
 }
 
