@@ -10,7 +10,7 @@
 
 mod buffer;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -151,39 +151,32 @@ fn hold(request: ExportTraceServiceRequest) -> Vec<Held> {
 }
 
 /// Rebuilds a request from held spans, one resource and scope entry per
-/// header they share.
+/// header they share (found by pointer: a batch may hold many resources).
 fn assemble(spans: Vec<Held>) -> ExportTraceServiceRequest {
     let mut resource_spans: Vec<ResourceSpans> = Vec::new();
-    let mut resources: Vec<*const ResourceHeader> = Vec::new();
-    let mut scopes: Vec<Vec<*const ScopeHeader>> = Vec::new();
+    let mut resources: HashMap<*const ResourceHeader, usize> = HashMap::new();
+    let mut scopes: HashMap<*const ScopeHeader, (usize, usize)> = HashMap::new();
     for held in spans {
-        let r_key = Arc::as_ptr(&held.resource);
-        let r = match resources.iter().position(|&k| k == r_key) {
-            Some(r) => r,
-            None => {
-                resources.push(r_key);
-                scopes.push(Vec::new());
+        let r = *resources
+            .entry(Arc::as_ptr(&held.resource))
+            .or_insert_with(|| {
                 resource_spans.push(ResourceSpans {
                     resource: held.resource.resource.clone(),
                     scope_spans: Vec::new(),
                     schema_url: held.resource.schema_url.clone(),
                 });
-                resources.len() - 1
-            }
-        };
-        let s_key = Arc::as_ptr(&held.scope);
-        let s = match scopes[r].iter().position(|&k| k == s_key) {
-            Some(s) => s,
-            None => {
-                scopes[r].push(s_key);
-                resource_spans[r].scope_spans.push(ScopeSpans {
-                    scope: held.scope.scope.clone(),
-                    spans: Vec::new(),
-                    schema_url: held.scope.schema_url.clone(),
-                });
-                scopes[r].len() - 1
-            }
-        };
+                resource_spans.len() - 1
+            });
+        // A scope header belongs to one resource header (`hold` made them).
+        let (r, s) = *scopes.entry(Arc::as_ptr(&held.scope)).or_insert_with(|| {
+            let scope_spans = &mut resource_spans[r].scope_spans;
+            scope_spans.push(ScopeSpans {
+                scope: held.scope.scope.clone(),
+                spans: Vec::new(),
+                schema_url: held.scope.schema_url.clone(),
+            });
+            (r, scope_spans.len() - 1)
+        });
         resource_spans[r].scope_spans[s].spans.push(held.span);
     }
     ExportTraceServiceRequest { resource_spans }

@@ -493,14 +493,7 @@ impl<'a> Batch<'a> {
     /// assert!(all[1].is_empty());
     /// ```
     pub fn all_attributes(&self) -> Vec<Vec<(String, Value)>> {
-        let all = self.read_all_attributes();
-        (0..self.len())
-            .map(|item| {
-                all.of(item)
-                    .map(|(k, v)| (k.to_owned(), v.to_value()))
-                    .collect()
-            })
-            .collect()
+        self.read_all_attributes().owned(self.len())
     }
 
     /// Every item's attributes in one call, as one buffer to iterate with

@@ -242,6 +242,18 @@ impl AllAttributes {
         Some(Self { bytes, starts })
     }
 
+    /// The first `items` items' attributes as owned values (items past
+    /// the buffer's end have none).
+    pub(crate) fn owned(&self, items: usize) -> Vec<Vec<(String, Value)>> {
+        (0..items)
+            .map(|item| {
+                self.of(item)
+                    .map(|(k, v)| (k.to_owned(), v.to_value()))
+                    .collect()
+            })
+            .collect()
+    }
+
     /// How many items the buffer has (the batch's length).
     ///
     /// ```
@@ -329,12 +341,8 @@ impl AllAttributes {
 /// assert_eq!(sluice_sdk::decode_packed_attributes(&[1, 0]), None);
 /// ```
 pub fn decode_packed_attributes(bytes: &[u8]) -> Option<Vec<Vec<(String, Value)>>> {
-    let mut reader = Reader { bytes, at: 0 };
-    let mut items = Vec::new();
-    while reader.at < bytes.len() {
-        items.push(reader.entries(0)?);
-    }
-    Some(items)
+    let all = AllAttributes::new(bytes.to_vec())?;
+    Some(all.owned(all.len()))
 }
 
 #[cfg(test)]

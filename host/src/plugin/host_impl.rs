@@ -220,6 +220,19 @@ fn owner(of: AttributesOf) -> Owner {
     }
 }
 
+/// A span's status code and message (unset and empty when it has none).
+fn status_of(span: &opentelemetry_proto::tonic::trace::v1::Span) -> (StatusCode, &str) {
+    let Some(s) = &span.status else {
+        return (StatusCode::Unset, "");
+    };
+    let code = match status::StatusCode::try_from(s.code) {
+        Ok(status::StatusCode::Ok) => StatusCode::Ok,
+        Ok(status::StatusCode::Error) => StatusCode::Error,
+        _ => StatusCode::Unset,
+    };
+    (code, &s.message)
+}
+
 fn span_kind(kind: i32) -> SpanKind {
     match span::SpanKind::try_from(kind) {
         Ok(span::SpanKind::Internal) => SpanKind::Internal,
@@ -356,16 +369,8 @@ impl telemetry::HostBatch for PluginState {
     }
 
     fn status(&mut self, b: B, item: u32) -> R<(StatusCode, String)> {
-        let span = self.view(&b)?.span(item, "status")?;
-        let Some(s) = &span.status else {
-            return Ok((StatusCode::Unset, String::new()));
-        };
-        let code = match status::StatusCode::try_from(s.code) {
-            Ok(status::StatusCode::Ok) => StatusCode::Ok,
-            Ok(status::StatusCode::Error) => StatusCode::Error,
-            _ => StatusCode::Unset,
-        };
-        Ok((code, s.message.clone()))
+        let (code, message) = status_of(self.view(&b)?.span(item, "status")?);
+        Ok((code, message.to_string()))
     }
 
     fn set_status(&mut self, b: B, item: u32, code: StatusCode, message: String) -> R<()> {
@@ -522,21 +527,11 @@ impl telemetry::HostBatch for PluginState {
         (0..count(view.len()))
             .map(|item| {
                 let span = view.span(item, "span-facts")?;
-                let (status, message) = match &span.status {
-                    Some(s) => (
-                        match status::StatusCode::try_from(s.code) {
-                            Ok(status::StatusCode::Ok) => StatusCode::Ok,
-                            Ok(status::StatusCode::Error) => StatusCode::Error,
-                            _ => StatusCode::Unset,
-                        },
-                        s.message.len(),
-                    ),
-                    None => (StatusCode::Unset, 0),
-                };
+                let (status, message) = status_of(span);
                 Ok(telemetry::SpanFacts {
                     kind: span_kind(span.kind),
                     status,
-                    status_message_length: count(message),
+                    status_message_length: count(message.len()),
                     start_time_unix_nano: span.start_time_unix_nano,
                     end_time_unix_nano: span.end_time_unix_nano,
                     is_root: span.parent_span_id.is_empty(),

@@ -111,9 +111,6 @@ struct Run<'r, 'b> {
     columns: Vec<Option<Vec<Option<Value>>>>,
     /// Per resource, per key: the attribute (`Some(None)`: absent), once read.
     resources: Vec<Vec<Option<Option<Value>>>>,
-    /// Set if an item's resource number could not be learnt: resource
-    /// attributes are then always read from the host, never cached.
-    uncached_resources: bool,
 }
 
 impl<'r, 'b> Run<'r, 'b> {
@@ -130,7 +127,6 @@ impl<'r, 'b> Run<'r, 'b> {
             statuses: Vec::new(),
             columns: Vec::new(),
             resources: Vec::new(),
-            uncached_resources: false,
         }
     }
 
@@ -202,12 +198,9 @@ impl<'r, 'b> Run<'r, 'b> {
             }
         } else {
             let handle = self.item(pos).resource();
-            match Some(handle.index()).filter(|&i| i < self.resource_count) {
-                Some(index) => ResRef { handle, index },
-                None => {
-                    self.uncached_resources = true;
-                    ResRef { handle, index: 0 }
-                }
+            ResRef {
+                index: handle.index(),
+                handle,
             }
         };
         self.item_resource[pos] = Some(r);
@@ -246,7 +239,6 @@ impl<'r, 'b> Run<'r, 'b> {
                     .and_then(Option::as_ref)
                     .map(Cow::Borrowed)
             }
-            Loc::Resource(r) if self.uncached_resources => r.handle.attribute(name).map(Cow::Owned),
             Loc::Resource(r) => {
                 let slots = &mut self.resources[r.index];
                 if slots.is_empty() {
@@ -278,9 +270,7 @@ impl<'r, 'b> Run<'r, 'b> {
             }
             Loc::Resource(r) => {
                 r.handle.set_attribute(name, value.clone());
-                if !self.uncached_resources {
-                    self.resources[r.index][key] = Some(Some(value));
-                }
+                self.resources[r.index][key] = Some(Some(value));
             }
         }
     }
@@ -313,9 +303,7 @@ impl<'r, 'b> Run<'r, 'b> {
             }
             Loc::Resource(r) => {
                 r.handle.remove_attribute(name);
-                if !self.uncached_resources
-                    && let Some(slot) = id.and_then(|id| self.resources[r.index].get_mut(id))
-                {
+                if let Some(slot) = id.and_then(|id| self.resources[r.index].get_mut(id)) {
                     *slot = Some(None);
                 }
             }

@@ -1407,6 +1407,47 @@ fn ipv6(b: &[u8], out: &mut Vec<Found>) {
     }
 }
 
+/// What the property tests' random strings are made of: pieces detectors
+/// look for, and noise between them.
+#[cfg(test)]
+pub(crate) struct Mix {
+    pub pieces: &'static [&'static str],
+    pub noise: &'static [&'static str],
+    /// Up to this many parts (less one) per string.
+    pub parts: usize,
+    /// A part is a piece one time in this many, else a run of noise.
+    pub piece_one_in: usize,
+    /// Up to this many noise strings (less one) per run.
+    pub noise_run: usize,
+}
+
+/// `count` strings mixed from `mix`, the same on every run (xorshift64
+/// from `seed`).
+#[cfg(test)]
+pub(crate) fn random_strings(mut seed: u64, count: usize, mix: &Mix) -> Vec<String> {
+    let mut rand = |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    (0..count)
+        .map(|_| {
+            let mut s = String::new();
+            for _ in 0..rand(mix.parts) {
+                if rand(mix.piece_one_in) == 0 {
+                    s.push_str(mix.pieces[rand(mix.pieces.len())]);
+                } else {
+                    for _ in 0..rand(mix.noise_run) {
+                        s.push_str(mix.noise[rand(mix.noise.len())]);
+                    }
+                }
+            }
+            s
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1871,25 +1912,15 @@ mod tests {
             " ", "-", ".", ":", "@", "+", "(", ")", "/", "?", "=", "_", "a", "Z", "0", "9", "x",
             "é", "日本", "\t", "\n", "'", "\"", ",", "#", "%",
         ];
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut rand = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
+        let mix = Mix {
+            pieces: PIECES,
+            noise: NOISE,
+            parts: 6,
+            piece_one_in: 3,
+            noise_run: 4,
         };
         let mut out = Vec::new();
-        for _ in 0..20_000 {
-            let mut s = String::new();
-            for _ in 0..rand(6) {
-                if rand(3) == 0 {
-                    s.push_str(PIECES[rand(PIECES.len())]);
-                } else {
-                    for _ in 0..rand(4) {
-                        s.push_str(NOISE[rand(NOISE.len())]);
-                    }
-                }
-            }
+        for s in random_strings(0x2545_f491_4f6c_dd1d, 20_000, &mix) {
             let cand = candidates(s.as_bytes());
             for d in ALL {
                 out.clear();

@@ -1114,25 +1114,15 @@ mod tests {
             Rules::from_config(&config("hash")).unwrap(),
             Rules::from_config(&config("drop")).unwrap(),
         ];
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut rand = |n: usize| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed % n as u64) as usize
+        let mix = crate::detect::Mix {
+            pieces: PIECES,
+            noise: NOISE,
+            parts: 5,
+            piece_one_in: 2,
+            noise_run: 3,
         };
         let mut found = Vec::new();
-        for _ in 0..5_000 {
-            let mut s = String::new();
-            for _ in 0..rand(5) {
-                if rand(2) == 0 {
-                    s.push_str(PIECES[rand(PIECES.len())]);
-                } else {
-                    for _ in 0..rand(3) {
-                        s.push_str(NOISE[rand(NOISE.len())]);
-                    }
-                }
-            }
+        for s in crate::detect::random_strings(0x9e37_79b9_7f4a_7c15, 5_000, &mix) {
             let masked = match mask.text(&mut found, &s, true) {
                 Out::Changed(Value::Str(m)) => m,
                 Out::Same => s.clone(),

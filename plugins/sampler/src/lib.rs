@@ -137,15 +137,15 @@ impl Plugin for Sampler {
     fn process_traces(&mut self, batch: &Batch) -> Result<(), Error> {
         // Two calls for the whole batch: the trace ids and the other fields.
         let facts = batch.span_facts();
+        let trace_ids = batch.trace_ids();
         let members = batch
             .spans()
-            .zip(batch.trace_ids_of_kept())
-            .filter_map(|(span, trace_id)| {
+            .filter_map(|span| {
                 let f = facts.get(span.index())?;
                 Some(Member {
                     item: *span,
                     span: Some(span),
-                    trace_id,
+                    trace_id: trace_ids[span.index()],
                     resource: f.resource,
                     start: f.start_time_unix_nano,
                     end: f.end_time_unix_nano,
@@ -159,11 +159,12 @@ impl Plugin for Sampler {
     }
 
     fn process_logs(&mut self, batch: &Batch) -> Result<(), Error> {
+        let trace_ids = batch.trace_ids();
         let members = batch
             .log_records()
-            .zip(batch.trace_ids_of_kept())
-            .map(|(log, trace_id)| {
+            .map(|log| {
                 let item: Item = *log;
+                let trace_id = trace_ids[log.index()];
                 let trace_id = if trace_id == [0; 16] {
                     // No trace: a draw of its own, from a stable hash.
                     let key = self.log_key.as_deref().and_then(|k| log.attribute(k));
@@ -208,18 +209,6 @@ struct Member<'a> {
     end: u64,
     status: StatusCode,
     root: bool,
-}
-
-trait KeptTraceIds {
-    /// The trace ids of the items not dropped, in `items()` order.
-    fn trace_ids_of_kept(&self) -> Vec<[u8; 16]>;
-}
-
-impl KeptTraceIds for Batch<'_> {
-    fn trace_ids_of_kept(&self) -> Vec<[u8; 16]> {
-        let all = self.trace_ids();
-        self.items().map(|item| all[item.index()]).collect()
-    }
 }
 
 /// A 16-byte id from a hash of `seed` (FNV-1a, then SplitMix64's finaliser
