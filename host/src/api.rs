@@ -26,6 +26,7 @@ pub struct ApiState {
     /// Cancelled when the server begins to shut down: running queries and
     /// exports stop rather than hold the shutdown up.
     pub shutdown: tokio_util::sync::CancellationToken,
+    pub reloader: crate::reload::Reloader,
 }
 
 /// Health checks stay open (load balancers and orchestrators probe them
@@ -34,7 +35,12 @@ pub fn router(state: ApiState, guard: &Guard) -> Router {
     let open = Router::new()
         .route("/livez", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz));
-    let admin = guard.protect(Router::new().route("/metrics", get(metrics)), Scope::Admin);
+    let admin = guard.protect(
+        Router::new()
+            .route("/metrics", get(metrics))
+            .route("/api/v1/admin/reload", post(reload)),
+        Scope::Admin,
+    );
     let data = guard.protect(
         Router::new()
             .route("/api/v1/query", post(query::query))
@@ -42,6 +48,25 @@ pub fn router(state: ApiState, guard: &Guard) -> Router {
         Scope::Query,
     );
     open.merge(admin).merge(data).with_state(state)
+}
+
+/// 200 with what needs a restart, or 422 with why the config was refused
+/// (the running one stays).
+async fn reload(State(state): State<ApiState>) -> axum::response::Response {
+    match state.reloader.reload().await {
+        Ok(reloaded) => axum::Json(serde_json::json!({
+            "reloaded": true,
+            "restart_required": reloaded.restart_required,
+        }))
+        .into_response(),
+        Err(e) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            axum::Json(serde_json::json!({
+                "error": {"kind": "reload", "message": e.to_string()}
+            })),
+        )
+            .into_response(),
+    }
 }
 
 async fn readyz(State(state): State<ApiState>) -> impl IntoResponse {

@@ -3,6 +3,7 @@
 //! default` prints and a test proves equal to [`Config::default`]).
 
 mod byte_size;
+mod span;
 
 use std::marker::PhantomData;
 use std::net::SocketAddr;
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use byte_size::ByteSize;
+pub use span::TimeSpan;
 
 /// The default configuration, with a comment on every option.
 pub const DEFAULT_TOML: &str = include_str!("config/default.toml");
@@ -25,6 +27,34 @@ pub struct Config {
     pub plugins: PluginsConfig,
     pub pipelines: PipelinesConfig,
     pub auth: AuthConfig,
+    pub retention: RetentionConfig,
+}
+
+/// How long stored telemetry is kept. Rows older than a signal's age (by
+/// span start, log timestamp or data point time) are deleted in batches,
+/// every `check_interval`, while ingestion goes on.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Spans older than this are deleted. Default: kept forever.
+    pub traces: Option<TimeSpan>,
+    /// Log records older than this are deleted. Default: kept forever.
+    pub logs: Option<TimeSpan>,
+    /// Metric data points older than this are deleted. Default: kept forever.
+    pub metrics: Option<TimeSpan>,
+    /// How often old rows are looked for. Default 10m.
+    pub check_interval: TimeSpan,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            traces: None,
+            logs: None,
+            metrics: None,
+            check_interval: TimeSpan::secs(600),
+        }
+    }
 }
 
 /// Who may use the server: bearer tokens with scopes.
@@ -457,6 +487,19 @@ impl Config {
         }
         if q.max_concurrent == 0 {
             return Err(invalid("query.max_concurrent", "must be more than 0"));
+        }
+        let rt = &self.retention;
+        for (key, age) in [
+            ("retention.traces", rt.traces),
+            ("retention.logs", rt.logs),
+            ("retention.metrics", rt.metrics),
+        ] {
+            if age.is_some_and(|a| a.duration() < std::time::Duration::from_secs(60)) {
+                return Err(invalid(key, "must be at least 1m"));
+            }
+        }
+        if rt.check_interval.duration() < std::time::Duration::from_secs(1) {
+            return Err(invalid("retention.check_interval", "must be at least 1s"));
         }
         if self.plugins.workers == Some(0) {
             return Err(invalid("plugins.workers", "must be more than 0"));

@@ -2,7 +2,7 @@
 //! room in the bounded queue, encode rows, hand them to the writer, and wait
 //! for the commit. Receivers only translate the outcome into their protocol.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
@@ -79,9 +79,18 @@ struct Inner {
     capacity: usize,
     retry_after: Duration,
     max_repeated_bytes: u64,
-    pipelines: Arc<Pipelines>,
-    tail: Option<Arc<TailStage>>,
+    stages: RwLock<Arc<Stages>>,
     metrics: Arc<Metrics>,
+}
+
+/// What a request's items pass through before they are stored: the
+/// plugins, and the tail-sampling stage if there is one. A reload replaces
+/// it whole; each request keeps the one it started on, so batches in flight
+/// finish on the old pipeline.
+#[derive(Debug)]
+pub struct Stages {
+    pub pipelines: Pipelines,
+    pub tail: Option<Arc<TailStage>>,
 }
 
 /// Room in the queue. It travels with the rows to the writer and is released
@@ -118,8 +127,7 @@ impl Ingest {
         capacity: usize,
         retry_after: Duration,
         max_repeated_bytes: u64,
-        pipelines: Arc<Pipelines>,
-        tail: Option<Arc<TailStage>>,
+        stages: Stages,
         metrics: Arc<Metrics>,
     ) -> Self {
         // A semaphore holds at most usize::MAX >> 3 permits.
@@ -131,8 +139,7 @@ impl Ingest {
                 capacity,
                 retry_after,
                 max_repeated_bytes,
-                pipelines,
-                tail,
+                stages: RwLock::new(Arc::new(stages)),
                 metrics,
             }),
         }
@@ -140,6 +147,25 @@ impl Ingest {
 
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// The stages new requests run through.
+    pub fn stages(&self) -> Arc<Stages> {
+        // A poisoned lock still holds a whole Arc: nothing is half-written.
+        match self.inner.stages.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Makes new requests run through `stages`; returns the old ones, which
+    /// requests already started keep using until they finish.
+    pub fn replace_stages(&self, stages: Stages) -> Arc<Stages> {
+        let mut current = match self.inner.stages.write() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        std::mem::replace(&mut *current, Arc::new(stages))
     }
 
     /// Counts one request by how it ended.
@@ -288,9 +314,10 @@ impl Ingest {
         // Plugins run after the queue check, so the work they do is bounded
         // by the queue like everything else, and before encoding, so what
         // they change is what is stored.
-        let (stored, reservation) = if inner.pipelines.handles(signal) {
+        let stages = self.stages();
+        let (stored, reservation) = if stages.pipelines.handles(signal) {
             let taken = std::mem::replace(batch, Batch::empty(signal));
-            let (result, held) = inner.pipelines.run(taken, reservation).await;
+            let (result, held) = stages.pipelines.run(taken, reservation).await;
             match (result, held) {
                 (Ok(ran), Some(held)) => {
                     *batch = ran.batch;
@@ -347,7 +374,7 @@ impl Ingest {
 
         // With tail sampling, spans wait in the stage for their trace's
         // decision, which stores them; the client is answered now.
-        if let (Signal::Traces, Some(tail)) = (signal, &inner.tail) {
+        if let (Signal::Traces, Some(tail)) = (signal, &stages.tail) {
             let Batch::Traces(request) = std::mem::replace(batch, Batch::empty(signal)) else {
                 unreachable!("a traces batch");
             };
@@ -446,8 +473,10 @@ mod tests {
             10,
             Duration::from_secs(3),
             u64::MAX,
-            Arc::new(Pipelines::none(metrics.clone())),
-            None,
+            Stages {
+                pipelines: Pipelines::none(metrics.clone()),
+                tail: None,
+            },
             metrics.clone(),
         );
 
@@ -525,8 +554,10 @@ mod tests {
             1000,
             Duration::from_secs(1),
             10_000,
-            Arc::new(Pipelines::none(metrics.clone())),
-            None,
+            Stages {
+                pipelines: Pipelines::none(metrics.clone()),
+                tail: None,
+            },
             metrics.clone(),
         );
         let mut req = request(200);

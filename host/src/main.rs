@@ -148,26 +148,20 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
 
-    let mut config = match &args.config {
-        Some(path) => Config::load(path)?,
-        None => Config::default(),
+    let overrides = Overrides {
+        config: args.config,
+        db: args.db,
+        grpc_addr: args.grpc_addr,
+        http_addr: args.http_addr,
+        api_addr: args.api_addr,
     };
-    if let Some(db) = args.db {
-        config.store.path = db;
-    }
-    if let Some(addr) = args.grpc_addr {
-        config.receivers.grpc.addr = addr;
-    }
-    if let Some(addr) = args.http_addr {
-        config.receivers.http.addr = addr;
-    }
-    if let Some(addr) = args.api_addr {
-        config.api.addr = addr;
-    }
+    let config = overrides.load()?;
+    let source: sluice::reload::ConfigSource =
+        std::sync::Arc::new(move || overrides.load().map_err(|e| e.to_string()));
 
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
-        let server = sluice::Server::start(&config).await?;
+        let server = sluice::Server::start_reloadable(&config, Some(source)).await?;
         let show = |a: Option<SocketAddr>| a.map_or_else(|| "off".to_string(), |a| a.to_string());
         tracing::info!(
             "sluice listening grpc={} http={} api={} db={}",
@@ -176,11 +170,65 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             server.api_addr,
             config.store.path.display()
         );
-        shutdown_signal().await;
+        wait_for_shutdown(&server).await;
         tracing::info!("shutting down: draining requests and committing the queue");
         server.shutdown().await;
         anyhow::Ok(())
     })
+}
+
+/// The config file and the flags that override it; read again at reload.
+struct Overrides {
+    config: Option<PathBuf>,
+    db: Option<PathBuf>,
+    grpc_addr: Option<SocketAddr>,
+    http_addr: Option<SocketAddr>,
+    api_addr: Option<SocketAddr>,
+}
+
+impl Overrides {
+    fn load(&self) -> Result<Config, sluice::config::ConfigError> {
+        let mut config = match &self.config {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        if let Some(db) = &self.db {
+            config.store.path = db.clone();
+        }
+        if let Some(addr) = self.grpc_addr {
+            config.receivers.grpc.addr = addr;
+        }
+        if let Some(addr) = self.http_addr {
+            config.receivers.http.addr = addr;
+        }
+        if let Some(addr) = self.api_addr {
+            config.api.addr = addr;
+        }
+        Ok(config)
+    }
+}
+
+/// Serves until SIGINT or SIGTERM, reloading the config on SIGHUP.
+async fn wait_for_shutdown(server: &sluice::Server) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hup = signal(SignalKind::hangup()).expect("installing a SIGHUP handler");
+        let stop = shutdown_signal();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = hup.recv() => {
+                    tracing::info!("SIGHUP: reloading the config");
+                    // The reloader logs and counts the outcome.
+                    let _ = server.reloader().reload().await;
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    shutdown_signal().await;
 }
 
 async fn shutdown_signal() {

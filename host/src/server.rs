@@ -12,12 +12,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, ApiState};
 use crate::config::Config;
-use crate::ingest::Ingest;
+use crate::ingest::{Ingest, Stages};
 use crate::plugin::{LoadError, Pipelines};
 use crate::query::QueryEngine;
 use crate::receiver::grpc::OtlpGrpcService;
 use crate::receiver::http::{self, BodyLimits};
 use crate::receiver::{Logs, Metrics as MetricsSignal, Traces};
+use crate::reload::{ConfigSource, Reloader, exposed_without_auth};
+use crate::retention::{Retention, Scheduler};
 use crate::store::{self, StoreError, Writer};
 use crate::tail::TailStage;
 use crate::telemetry::Metrics;
@@ -51,7 +53,9 @@ pub struct Server {
     receivers: Vec<JoinHandle<()>>,
     api: JoinHandle<()>,
     writer: Writer,
-    tail: Option<Arc<TailStage>>,
+    ingest: Ingest,
+    reloader: Reloader,
+    scheduler: Scheduler,
 }
 
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, ServerError> {
@@ -63,6 +67,15 @@ async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, Serve
 impl Server {
     /// Opens the database, binds every listener and starts serving.
     pub async fn start(config: &Config) -> Result<Self, ServerError> {
+        Self::start_reloadable(config, None).await
+    }
+
+    /// As [`Server::start`]; a reload (SIGHUP, `POST /api/v1/admin/reload`)
+    /// applies what `source` returns then.
+    pub async fn start_reloadable(
+        config: &Config,
+        source: Option<ConfigSource>,
+    ) -> Result<Self, ServerError> {
         let metrics = Arc::new(Metrics::new(config.store.queue_max_items));
         // Plugins first: a bad plugin or plugin config stops startup before
         // the database is opened or a port is bound.
@@ -75,38 +88,26 @@ impl Server {
         };
         let auth = crate::auth::Auth::new(&config.auth.tokens, config.auth.token_file.as_deref())
             .map_err(ServerError::Auth)?;
-        if !auth.enabled() && !config.auth.allow_unauthenticated {
-            let r = &config.receivers;
-            let exposed = [
-                (r.grpc.enabled, r.grpc.addr),
-                (r.http.enabled, r.http.addr),
-                (true, config.api.addr),
-            ]
-            .into_iter()
-            .find(|(on, addr)| *on && !addr.ip().is_loopback());
-            if let Some((_, addr)) = exposed {
-                return Err(ServerError::Auth(format!(
-                    "refusing to listen on {addr} with no auth tokens: anyone who can reach it \
-                     could send and read data. Configure [[auth.tokens]] (docs: `sluice config \
-                     default`), or set auth.allow_unauthenticated = true"
-                )));
-            }
-        }
-        let guard = crate::auth::Guard::new(Arc::new(auth), metrics.clone());
+        exposed_without_auth(config, &auth).map_err(ServerError::Auth)?;
+        let guard = crate::auth::Guard::new(auth, metrics.clone());
         let store_config = config.store.clone();
         let conn =
             tokio::task::spawn_blocking(move || store::open(&store_config.path, &store_config))
                 .await
                 .expect("opening the store does not panic")?;
-        let query = if config.query.enabled {
-            let clone = conn.try_clone().map_err(|source| StoreError::Open {
+        let clone = || {
+            conn.try_clone().map_err(|source| StoreError::Open {
                 path: config.store.path.display().to_string(),
                 source,
-            })?;
-            Some(Arc::new(QueryEngine::new(clone, config.query.limits())))
+            })
+        };
+        let query = if config.query.enabled {
+            Some(Arc::new(QueryEngine::new(clone()?, config.query.limits())))
         } else {
             None
         };
+        let retention = Retention::new(crate::retention::Policy::from_config(&config.retention));
+        let retention_conn = clone()?;
         let writer = Writer::start(conn, config.store.commit_max_rows, metrics.clone())
             .map_err(StoreError::Thread)?;
         let tail = match pipelines.take_tail() {
@@ -116,6 +117,13 @@ impl Server {
             )),
             None => None,
         };
+        let scheduler = Scheduler::start(
+            retention_conn,
+            retention.clone(),
+            writer.handle(),
+            metrics.clone(),
+        )
+        .map_err(StoreError::Thread)?;
         let r = &config.receivers;
         let ingest = Ingest::new(
             writer.handle(),
@@ -124,10 +132,18 @@ impl Server {
             // Rows may legitimately repeat a resource many times over; this
             // only stops a small request from becoming gigabytes of rows.
             r.max_decompressed_size.bytes().saturating_mul(4),
-            Arc::new(pipelines),
-            tail.clone(),
+            Stages { pipelines, tail },
             metrics.clone(),
         );
+        let reloader = Reloader::new(crate::reload::Parts {
+            source,
+            config: config.clone(),
+            ingest: ingest.clone(),
+            guard: guard.clone(),
+            retention,
+            writer: writer.handle(),
+            metrics: metrics.clone(),
+        });
         let cancel = CancellationToken::new();
         let mut receivers = Vec::new();
 
@@ -191,7 +207,6 @@ impl Server {
         } else {
             None
         };
-        drop(ingest);
 
         let ready = Arc::new(AtomicBool::new(false));
         let listener = bind("API", config.api.addr).await?;
@@ -204,6 +219,7 @@ impl Server {
                 ready: ready.clone(),
                 query,
                 shutdown: cancel.clone(),
+                reloader: reloader.clone(),
             },
             &guard,
         );
@@ -226,8 +242,15 @@ impl Server {
             receivers,
             api,
             writer,
-            tail,
+            ingest,
+            reloader,
+            scheduler,
         })
+    }
+
+    /// Reloads the config, as SIGHUP does.
+    pub fn reloader(&self) -> &Reloader {
+        &self.reloader
     }
 
     /// Stops accepting, lets requests in flight finish (each waits for its
@@ -238,10 +261,14 @@ impl Server {
         for task in self.receivers {
             let _ = task.await;
         }
-        // Held traces are decided and stored while the writer still runs.
-        if let Some(tail) = self.tail {
+        // Held traces are decided and stored while the writer still runs:
+        // those of pipelines a reload replaced, then the running one's.
+        self.reloader.wait_retired().await;
+        if let Some(tail) = self.ingest.stages().tail.clone() {
             let _ = tokio::task::spawn_blocking(move || tail.shutdown()).await;
         }
+        let scheduler = self.scheduler;
+        let _ = tokio::task::spawn_blocking(move || scheduler.shutdown()).await;
         let writer = self.writer;
         let _ = tokio::task::spawn_blocking(move || writer.shutdown()).await;
         let _ = self.api.await;

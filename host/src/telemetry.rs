@@ -75,6 +75,26 @@ pub struct DecisionLabel {
     pub decision: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    /// ok or failed.
+    pub outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ListenerLabel {
+    /// grpc, http or api.
+    pub listener: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TlsReloadLabel {
+    /// The listener: grpc, http or api.
+    pub listener: &'static str,
+    /// ok or failed.
+    pub outcome: &'static str,
+}
+
 fn plugin_duration_histogram() -> Histogram {
     // 50 µs .. ~1.6 s
     Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
@@ -105,6 +125,13 @@ pub struct Metrics {
     pub tail_late_spans: Family<DecisionLabel, Counter>,
     pub tail_spans_lost: Counter,
     pub auth_refused: Family<AuthLabel, Counter>,
+    pub reloads: Family<OutcomeLabel, Counter>,
+    pub reload_success: Gauge,
+    pub retention_rows_deleted: Family<TableLabel, Counter>,
+    pub retention_runs: Family<OutcomeLabel, Counter>,
+    pub retention_duration: Histogram,
+    pub tls_reloads: Family<TlsReloadLabel, Counter>,
+    pub tls_handshake_failures: Family<ListenerLabel, Counter>,
 }
 
 impl Metrics {
@@ -134,6 +161,14 @@ impl Metrics {
             tail_late_spans: Family::default(),
             tail_spans_lost: Counter::default(),
             auth_refused: Family::default(),
+            reloads: Family::default(),
+            reload_success: Gauge::default(),
+            retention_rows_deleted: Family::default(),
+            retention_runs: Family::default(),
+            // 1 ms .. ~33 s
+            retention_duration: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+            tls_reloads: Family::default(),
+            tls_handshake_failures: Family::default(),
             registry: Registry::default(),
         };
         m.queue_capacity
@@ -242,6 +277,43 @@ impl Metrics {
             "auth_refused",
             "Requests refused for a missing or unknown token (unauthenticated) or a missing scope (forbidden)",
             m.auth_refused.clone(),
+        );
+        // Set at start: the running config is one that loaded.
+        m.reload_success.set(1);
+        registry.register(
+            "config_reloads",
+            "Config reloads (SIGHUP or POST /api/v1/admin/reload) by outcome; a failed one changes nothing",
+            m.reloads.clone(),
+        );
+        registry.register(
+            "config_last_reload_successful",
+            "1 if the last config reload succeeded (or none was tried), 0 if it was refused",
+            m.reload_success.clone(),
+        );
+        registry.register(
+            "retention_rows_deleted",
+            "Rows deleted by retention, by table",
+            m.retention_rows_deleted.clone(),
+        );
+        registry.register(
+            "retention_runs",
+            "Retention passes by outcome",
+            m.retention_runs.clone(),
+        );
+        registry.register(
+            "retention_duration_seconds",
+            "Time one retention pass took, deletes and checkpoint included",
+            m.retention_duration.clone(),
+        );
+        registry.register(
+            "tls_reloads",
+            "Certificate reloads after their files changed, by listener and outcome (a failed one keeps the old certificate)",
+            m.tls_reloads.clone(),
+        );
+        registry.register(
+            "tls_handshake_failures",
+            "TLS handshakes that failed (bad or missing client certificate, plain text sent to a TLS port), by listener",
+            m.tls_handshake_failures.clone(),
         );
         Self { registry, ..m }
     }

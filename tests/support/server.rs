@@ -115,6 +115,10 @@ impl ServerProcess {
         }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     pub fn http_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.http)
     }

@@ -38,6 +38,8 @@ pub struct WriteJob {
 
 pub(crate) enum Message {
     Write(WriteJob),
+    /// Checkpoint between commits, when no append is open.
+    Checkpoint(oneshot::Sender<Result<(), String>>),
     /// Sent once no receiver can produce more jobs: drain, checkpoint, stop.
     Shutdown,
 }
@@ -52,6 +54,7 @@ impl std::fmt::Debug for Message {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Message::Write(_) => f.write_str("Write"),
+            Message::Checkpoint(_) => f.write_str("Checkpoint"),
             Message::Shutdown => f.write_str("Shutdown"),
         }
     }
@@ -64,6 +67,18 @@ impl WriterHandle {
         {
             let _ = job.done.send(Err(CommitError::ShuttingDown));
         }
+    }
+
+    /// Has the writer checkpoint after what it is committing now, and
+    /// waits for it. Blocking: call it from a thread of its own.
+    pub fn checkpoint(&self) -> Result<(), String> {
+        let (done, result) = oneshot::channel();
+        self.tx
+            .send(Message::Checkpoint(done))
+            .map_err(|_| "the writer has stopped".to_string())?;
+        result
+            .blocking_recv()
+            .map_err(|_| "the writer has stopped".to_string())?
     }
 }
 
@@ -122,9 +137,14 @@ fn run(
     metrics: &Metrics,
 ) {
     let mut stopping = false;
+    let mut pending_checkpoint = None;
     while !stopping {
         let first = match rx.blocking_recv() {
             Some(Message::Write(job)) => job,
+            Some(Message::Checkpoint(done)) => {
+                checkpoint(&conn, done);
+                continue;
+            }
             Some(Message::Shutdown) | None => break,
         };
         let mut rows = job_rows(&first);
@@ -135,6 +155,10 @@ fn run(
                     rows += job_rows(&job);
                     group.push(job);
                 }
+                Ok(Message::Checkpoint(done)) => {
+                    pending_checkpoint = Some(done);
+                    break;
+                }
                 Ok(Message::Shutdown) => {
                     stopping = true;
                     break;
@@ -143,13 +167,21 @@ fn run(
             }
         }
         commit_group(&conn, group, metrics);
+        if let Some(done) = pending_checkpoint.take() {
+            checkpoint(&conn, done);
+        }
     }
     // Whatever is still queued was accepted into the queue: commit it too.
     rx.close();
     let mut rest = Vec::new();
     while let Ok(msg) = rx.try_recv() {
-        if let Message::Write(job) = msg {
-            rest.push(job);
+        match msg {
+            Message::Write(job) => rest.push(job),
+            // The shutdown checkpoint below serves it.
+            Message::Checkpoint(done) => {
+                let _ = done.send(Ok(()));
+            }
+            Message::Shutdown => {}
         }
     }
     if !rest.is_empty() {
@@ -162,6 +194,13 @@ fn run(
         tracing::error!(error = %e, "closing the database failed");
     }
     tracing::info!("database closed");
+}
+
+fn checkpoint(conn: &Connection, done: oneshot::Sender<Result<(), String>>) {
+    let started = Instant::now();
+    let result = conn.execute_batch("CHECKPOINT").map_err(|e| e.to_string());
+    tracing::debug!("checkpoint took {:.0?}", started.elapsed());
+    let _ = done.send(result);
 }
 
 fn job_rows(job: &WriteJob) -> usize {

@@ -1,0 +1,231 @@
+//! Retention: rows older than their signal's configured age are deleted on
+//! a schedule, a slice of time per transaction, from a connection of their
+//! own, so the writer keeps appending meanwhile. DuckDB never shrinks the
+//! file; a checkpoint after the deletes returns emptied row groups' blocks
+//! to its free list, and new rows reuse them (docs/operations.md has the
+//! measurements).
+
+use std::sync::{Arc, RwLock, mpsc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use duckdb::Connection;
+
+use crate::config::RetentionConfig;
+use crate::store::{WriterHandle, schema};
+use crate::telemetry::{Metrics, OutcomeLabel, TableLabel};
+
+/// How much of the oldest data one delete removes. One transaction per
+/// slice keeps each short, so its undo state stays small and a failure
+/// loses little work.
+const SLICE: Duration = Duration::from_secs(3600);
+
+/// The ages in force, replaced by a reload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// Per signal ("traces", "logs", "metrics"): rows older than this go.
+    pub ages: Vec<(&'static str, Duration)>,
+    pub check_interval: Duration,
+}
+
+impl Policy {
+    pub fn from_config(c: &RetentionConfig) -> Self {
+        let ages = [
+            ("traces", c.traces),
+            ("logs", c.logs),
+            ("metrics", c.metrics),
+        ]
+        .into_iter()
+        .filter_map(|(signal, age)| age.map(|a| (signal, a.duration())))
+        .collect();
+        Self {
+            ages,
+            check_interval: c.check_interval.duration(),
+        }
+    }
+}
+
+/// What one pass deleted, per table.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub deleted: Vec<(&'static str, u64)>,
+}
+
+impl Report {
+    pub fn total(&self) -> u64 {
+        self.deleted.iter().map(|(_, n)| n).sum()
+    }
+}
+
+/// The policy, shared by the scheduler and the reloader.
+#[derive(Debug, Clone)]
+pub struct Retention {
+    policy: Arc<RwLock<Policy>>,
+}
+
+impl Retention {
+    pub fn new(policy: Policy) -> Self {
+        Self {
+            policy: Arc::new(RwLock::new(policy)),
+        }
+    }
+
+    pub fn policy(&self) -> Policy {
+        match self.policy.read() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Takes effect from the next pass.
+    pub fn replace(&self, policy: Policy) {
+        match self.policy.write() {
+            Ok(mut p) => *p = policy,
+            Err(poisoned) => *poisoned.into_inner() = policy,
+        }
+    }
+}
+
+/// Deletes every row of `policy`'s signals older than its age at `now`.
+pub fn delete_old(
+    conn: &Connection,
+    policy: &Policy,
+    now: SystemTime,
+) -> Result<Report, duckdb::Error> {
+    let mut report = Report::default();
+    let now_ns = now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+    for (signal, age) in &policy.ages {
+        let cutoff = now_ns.saturating_sub(i64::try_from(age.as_nanos()).unwrap_or(i64::MAX));
+        for table in schema::signal_tables(signal).unwrap_or(&[]) {
+            let column = schema::time_column(schema::table(table));
+            let n = delete_before(conn, table, column, cutoff)?;
+            report.deleted.push((table, n));
+        }
+    }
+    Ok(report)
+}
+
+/// Deletes `table`'s rows whose `column` is before `cutoff_ns`, oldest
+/// slice first.
+fn delete_before(
+    conn: &Connection,
+    table: &str,
+    column: &str,
+    cutoff_ns: i64,
+) -> Result<u64, duckdb::Error> {
+    let oldest: Option<i64> = conn.query_row(
+        &format!(
+            "SELECT epoch_ns(min(\"{column}\")) FROM {table} \
+             WHERE \"{column}\" < make_timestamp_ns({cutoff_ns})"
+        ),
+        [],
+        |r| r.get(0),
+    )?;
+    let Some(mut from) = oldest else {
+        return Ok(0);
+    };
+    let slice = i64::try_from(SLICE.as_nanos()).expect("an hour fits");
+    let mut deleted = 0u64;
+    while from < cutoff_ns {
+        let to = from.saturating_add(slice).min(cutoff_ns);
+        // `from` is the oldest row left, so `< to` takes exactly this slice.
+        let n = conn.execute(
+            &format!("DELETE FROM {table} WHERE \"{column}\" < make_timestamp_ns({to})"),
+            [],
+        )?;
+        deleted += n as u64;
+        from = to;
+    }
+    Ok(deleted)
+}
+
+/// The thread that runs a pass every `check_interval`.
+#[derive(Debug)]
+pub struct Scheduler {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Scheduler {
+    /// `conn` is the scheduler's own connection to the database.
+    pub fn start(
+        conn: Connection,
+        retention: Retention,
+        writer: WriterHandle,
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<Self> {
+        let (stop, stopped) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("sluice-retention".into())
+            .spawn(move || {
+                loop {
+                    let policy = retention.policy();
+                    match stopped.recv_timeout(policy.check_interval) {
+                        Err(mpsc::RecvTimeoutError::Timeout) => {}
+                        _ => return,
+                    }
+                    if !policy.ages.is_empty() {
+                        pass(&conn, &policy, &writer, &metrics);
+                    }
+                }
+            })?;
+        Ok(Self {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops after the pass running now, if any. Call before the writer
+    /// stops (a pass may be waiting for its checkpoint).
+    pub fn shutdown(mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the retention thread panicked");
+        }
+    }
+}
+
+fn pass(conn: &Connection, policy: &Policy, writer: &WriterHandle, metrics: &Metrics) {
+    let started = Instant::now();
+    let result = delete_old(conn, policy, SystemTime::now());
+    let outcome = match &result {
+        Ok(report) => {
+            for (table, n) in &report.deleted {
+                if *n > 0 {
+                    metrics
+                        .retention_rows_deleted
+                        .get_or_create(&TableLabel { table })
+                        .inc_by(*n);
+                }
+            }
+            // Deleted rows' space is only freed by a checkpoint. The
+            // writer runs it between commits, where no append is open.
+            if report.total() > 0
+                && let Err(e) = writer.checkpoint()
+            {
+                tracing::warn!(error = %e, "checkpoint after retention failed; the space is freed at the next one");
+            }
+            tracing::info!(
+                deleted = report.total(),
+                "retention pass took {:.0?}",
+                started.elapsed()
+            );
+            "ok"
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "retention pass failed; it is tried again at the next interval");
+            "failed"
+        }
+    };
+    metrics
+        .retention_runs
+        .get_or_create(&OutcomeLabel { outcome })
+        .inc();
+    metrics
+        .retention_duration
+        .observe(started.elapsed().as_secs_f64());
+}
