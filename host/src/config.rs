@@ -120,6 +120,8 @@ impl DefaultPort for HttpPort {
 pub struct Listener<P: DefaultPort> {
     pub enabled: bool,
     pub addr: SocketAddr,
+    /// Serve TLS only (no plain text) with these files. Default: none.
+    pub tls: Option<crate::tls::TlsConfig>,
     #[serde(skip)]
     _port: PhantomData<P>,
 }
@@ -129,6 +131,7 @@ impl<P: DefaultPort> Default for Listener<P> {
         Self {
             enabled: true,
             addr: SocketAddr::from(([127, 0, 0, 1], P::PORT)),
+            tls: None,
             _port: PhantomData,
         }
     }
@@ -138,12 +141,15 @@ impl<P: DefaultPort> Default for Listener<P> {
 #[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
     pub addr: SocketAddr,
+    /// Serve TLS only with these files. Default: none.
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 4320)),
+            tls: None,
         }
     }
 }
@@ -425,6 +431,13 @@ impl Config {
         let mut config = Self::parse(&text, &path.display().to_string())?;
         if let Some(dir) = path.parent() {
             config.resolve_plugin_paths(dir);
+            let r = &mut config.receivers;
+            for tls in [&mut r.grpc.tls, &mut r.http.tls, &mut config.api.tls]
+                .into_iter()
+                .flatten()
+            {
+                tls.resolve_paths(dir);
+            }
         }
         Ok(config)
     }

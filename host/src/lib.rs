@@ -22,6 +22,7 @@ pub mod signal;
 pub mod store;
 pub mod tail;
 pub mod telemetry;
+pub mod tls;
 pub mod validate;
 
 pub use config::Config;

@@ -23,6 +23,8 @@ use crate::retention::{Retention, Scheduler};
 use crate::store::{self, StoreError, Writer};
 use crate::tail::TailStage;
 use crate::telemetry::Metrics;
+use crate::tls::Certificates;
+use tokio_stream::StreamExt as _;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -32,6 +34,12 @@ pub enum ServerError {
     Plugin(#[from] LoadError),
     #[error("{0}")]
     Auth(String),
+    #[error("{what} TLS: {source}")]
+    Tls {
+        what: &'static str,
+        #[source]
+        source: crate::tls::TlsError,
+    },
     #[error("cannot listen on {addr} ({what}): {source}")]
     Bind {
         what: &'static str,
@@ -64,6 +72,58 @@ async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, Serve
         .map_err(|source| ServerError::Bind { what, addr, source })
 }
 
+fn load_certs(
+    tls: &crate::tls::TlsConfig,
+    alpn: &[&'static [u8]],
+    what: &'static str,
+) -> Result<Arc<Certificates>, ServerError> {
+    Certificates::load(tls, alpn, what).map_err(|source| ServerError::Tls { what, source })
+}
+
+fn log_failure<E: std::fmt::Display>(result: Result<(), E>, what: &str) {
+    if let Err(e) = result {
+        tracing::error!(error = %e, "{what} listener failed");
+    }
+}
+
+/// Serves `app` on `listener` until the server stops, over TLS with
+/// `certs` if given.
+fn serve_http(
+    listener: TcpListener,
+    addr: SocketAddr,
+    app: axum::Router,
+    what: &'static str,
+    certs: Option<Arc<Certificates>>,
+    metrics: &Arc<Metrics>,
+    cancel: &CancellationToken,
+) -> JoinHandle<()> {
+    let shutdown = cancel.clone().cancelled_owned();
+    match certs {
+        Some(certs) => {
+            let listener = crate::tls::TlsListener {
+                incoming: crate::tls::accept(listener, certs, metrics.clone(), cancel.clone()),
+                local: addr,
+            };
+            tokio::spawn(async move {
+                log_failure(
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(shutdown)
+                        .await,
+                    what,
+                );
+            })
+        }
+        None => tokio::spawn(async move {
+            log_failure(
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await,
+                what,
+            );
+        }),
+    }
+}
+
 impl Server {
     /// Opens the database, binds every listener and starts serving.
     pub async fn start(config: &Config) -> Result<Self, ServerError> {
@@ -90,6 +150,17 @@ impl Server {
             .map_err(ServerError::Auth)?;
         exposed_without_auth(config, &auth).map_err(ServerError::Auth)?;
         let guard = crate::auth::Guard::new(auth, metrics.clone());
+        // Certificates before the database too: a wrong path or a key that
+        // does not match stops startup at once.
+        let r = &config.receivers;
+        let certs = |on: bool, tls: &Option<crate::tls::TlsConfig>, alpn, what| match tls {
+            Some(tls) if on => load_certs(tls, alpn, what).map(Some),
+            _ => Ok(None),
+        };
+        let grpc_certs = certs(r.grpc.enabled, &r.grpc.tls, &[b"h2"], "grpc")?;
+        const HTTP_ALPN: &[&[u8]] = &[b"h2", b"http/1.1"];
+        let http_certs = certs(r.http.enabled, &r.http.tls, HTTP_ALPN, "http")?;
+        let api_certs = certs(true, &config.api.tls, HTTP_ALPN, "api")?;
         let store_config = config.store.clone();
         let conn =
             tokio::task::spawn_blocking(move || store::open(&store_config.path, &store_config))
@@ -169,16 +240,35 @@ impl Server {
                     guard.clone(),
                     max,
                 ));
-            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
             let shutdown = cancel.clone().cancelled_owned();
-            receivers.push(tokio::spawn(async move {
-                if let Err(e) = router
-                    .serve_with_incoming_shutdown(incoming, shutdown)
-                    .await
-                {
-                    tracing::error!(error = %e, "OTLP/gRPC receiver failed");
+            let task = match grpc_certs {
+                Some(certs) => {
+                    let incoming =
+                        crate::tls::accept(listener, certs, metrics.clone(), cancel.clone());
+                    let incoming = tokio_stream::wrappers::ReceiverStream::new(incoming)
+                        .map(|(stream, _)| Ok::<_, std::io::Error>(stream));
+                    tokio::spawn(async move {
+                        log_failure(
+                            router
+                                .serve_with_incoming_shutdown(incoming, shutdown)
+                                .await,
+                            "OTLP/gRPC",
+                        );
+                    })
                 }
-            }));
+                None => {
+                    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+                    tokio::spawn(async move {
+                        log_failure(
+                            router
+                                .serve_with_incoming_shutdown(incoming, shutdown)
+                                .await,
+                            "OTLP/gRPC",
+                        );
+                    })
+                }
+            };
+            receivers.push(task);
             Some(addr)
         } else {
             None
@@ -194,15 +284,15 @@ impl Server {
                 max_decompressed: r.max_decompressed_size.as_usize(),
             };
             let app = http::router(ingest.clone(), limits, &guard);
-            let shutdown = cancel.clone().cancelled_owned();
-            receivers.push(tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown)
-                    .await
-                {
-                    tracing::error!(error = %e, "OTLP/HTTP receiver failed");
-                }
-            }));
+            receivers.push(serve_http(
+                listener,
+                addr,
+                app,
+                "OTLP/HTTP",
+                http_certs,
+                &metrics,
+                &cancel,
+            ));
             Some(addr)
         } else {
             None
@@ -215,7 +305,7 @@ impl Server {
             .expect("a bound socket has an address");
         let app = api::router(
             ApiState {
-                metrics,
+                metrics: metrics.clone(),
                 ready: ready.clone(),
                 query,
                 shutdown: cancel.clone(),
@@ -223,15 +313,7 @@ impl Server {
             },
             &guard,
         );
-        let shutdown = cancel.clone().cancelled_owned();
-        let api = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
-                tracing::error!(error = %e, "API listener failed");
-            }
-        });
+        let api = serve_http(listener, api_addr, app, "API", api_certs, &metrics, &cancel);
         ready.store(true, Ordering::Release);
         Ok(Self {
             grpc_addr,
