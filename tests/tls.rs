@@ -233,6 +233,29 @@ fn every_listener_serves_tls_and_grpc_requires_a_client_certificate() {
         ) >= 1,
         "the plain-text request: {metrics}"
     );
+    // The CLI over https, trusting the CA it is given.
+    let api = format!("https://{}", server.api);
+    let cli = |ca: Option<&Path>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"));
+        command.args(["query", "--api", &api, "SELECT count(*) AS n FROM spans"]);
+        command.env_remove("SLUICE_CA_CERT");
+        if let Some(ca) = ca {
+            command.env("SLUICE_CA_CERT", ca);
+        }
+        command.output().unwrap()
+    };
+    put(&d.join("ca.crt"), &ca);
+    let trusted = cli(Some(&d.join("ca.crt")));
+    let out = String::from_utf8_lossy(&trusted.stdout);
+    assert!(
+        trusted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trusted.stderr)
+    );
+    assert!(out.contains('2'), "{out}");
+    let untrusted = cli(None);
+    assert!(!untrusted.status.success());
+
     let db = server.db.clone();
     server.stop();
     let conn = open_db(&db);

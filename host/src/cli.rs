@@ -14,7 +14,9 @@ use sluice::render::{table, waterfall};
 #[derive(Debug, clap::Args)]
 pub struct Target {
     /// The Sluice API to query. A server with auth tokens needs one with
-    /// the "query" scope in $SLUICE_TOKEN.
+    /// the "query" scope in $SLUICE_TOKEN. For https, $SLUICE_CA_CERT adds
+    /// a CA to trust, and $SLUICE_CLIENT_CERT with $SLUICE_CLIENT_KEY give
+    /// a client certificate (all PEM files).
     #[arg(
         long,
         env = "SLUICE_API",

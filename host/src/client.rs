@@ -37,17 +37,53 @@ pub struct ApiClient {
 }
 
 impl ApiClient {
-    /// `base` is the API listener's URL, e.g. `http://127.0.0.1:4320`.
+    /// `base` is the API listener's URL, e.g. `http://127.0.0.1:4320`, or
+    /// `https://…` for an API served with TLS: the system's roots are
+    /// trusted, and also `$SLUICE_CA_CERT` (a PEM file) if set;
+    /// `$SLUICE_CLIENT_CERT` and `$SLUICE_CLIENT_KEY` (PEM files) are the
+    /// client certificate when the API requires one.
     pub fn new(base: &str) -> Result<Self, ClientError> {
-        let http = reqwest::blocking::Client::builder()
+        let fail = |message: String| ClientError::Connect {
+            url: base.to_string(),
+            message,
+        };
+        // Fails only when a provider is installed already, which is as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = reqwest::blocking::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             // The server bounds queries itself; an export may take long.
-            .timeout(None)
-            .build()
-            .map_err(|e| ClientError::Connect {
-                url: base.to_string(),
-                message: e.to_string(),
-            })?;
+            .timeout(None);
+        let read = |var: &str| -> Result<Option<Vec<u8>>, ClientError> {
+            match std::env::var_os(var).filter(|v| !v.is_empty()) {
+                Some(path) => std::fs::read(&path)
+                    .map(Some)
+                    .map_err(|e| fail(format!("${var}: cannot read {}: {e}", path.display()))),
+                None => Ok(None),
+            }
+        };
+        if let Some(pem) = read("SLUICE_CA_CERT")? {
+            for cert in reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| fail(format!("$SLUICE_CA_CERT: {e}")))?
+            {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        match (read("SLUICE_CLIENT_CERT")?, read("SLUICE_CLIENT_KEY")?) {
+            (Some(mut cert), Some(key)) => {
+                cert.push(b'\n');
+                cert.extend_from_slice(&key);
+                let identity = reqwest::Identity::from_pem(&cert)
+                    .map_err(|e| fail(format!("$SLUICE_CLIENT_CERT/$SLUICE_CLIENT_KEY: {e}")))?;
+                builder = builder.identity(identity);
+            }
+            (None, None) => {}
+            _ => {
+                return Err(fail(
+                    "set both $SLUICE_CLIENT_CERT and $SLUICE_CLIENT_KEY, or neither".into(),
+                ));
+            }
+        }
+        let http = builder.build().map_err(|e| fail(e.to_string()))?;
         Ok(Self {
             base: base.trim_end_matches('/').to_string(),
             http,

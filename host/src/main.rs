@@ -88,6 +88,8 @@ enum ConfigCommand {
 }
 
 fn main() -> ExitCode {
+    // reqwest (the CLI's client) has no TLS provider of its own here.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(args),

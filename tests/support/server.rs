@@ -11,11 +11,18 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// reqwest is built without a default TLS provider (its own, aws-lc-rs,
+/// needs cmake); Sluice uses ring. Every client built after this works.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// A temporary directory removed when dropped.
 pub struct TempDir(PathBuf);
 
 impl TempDir {
     pub fn new(name: &str) -> Self {
+        install_tls_provider();
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
@@ -69,6 +76,7 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `sluice serve` with its database in `dir`; `extra` are more flags.
     pub fn start(dir: &Path, extra: &[&str]) -> Self {
+        install_tls_provider();
         let db = dir.join("sluice.duckdb");
         let mut child = serve_command(&db, extra)
             .env("RUST_LOG", "info")
