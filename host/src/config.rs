@@ -28,6 +28,43 @@ pub struct Config {
     pub pipelines: PipelinesConfig,
     pub auth: AuthConfig,
     pub retention: RetentionConfig,
+    pub self_telemetry: SelfTelemetryConfig,
+}
+
+/// Sluice's own traces (reloads, retention passes, queries, exports) and
+/// logs, sent as OTLP.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SelfTelemetryConfig {
+    /// Default false.
+    pub enabled: bool,
+    /// `"self"`: stored in this server's own database, in process (through
+    /// the pipelines, without a token or a connection); or the base URL of
+    /// an OTLP/HTTP receiver (`/v1/traces` and `/v1/logs` are added).
+    /// Default "self".
+    pub endpoint: String,
+    /// Sent as `Authorization: Bearer` to a remote endpoint. Default none.
+    pub token: Option<String>,
+    /// `service.name` of the telemetry. Default "sluice".
+    pub service_name: String,
+    /// The least severe log level sent: error, warn, info or debug.
+    /// Default "info".
+    pub log_level: String,
+    /// How often batches are sent. Default 5s.
+    pub export_interval: TimeSpan,
+}
+
+impl Default for SelfTelemetryConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            endpoint: "self".into(),
+            token: None,
+            service_name: "sluice".into(),
+            log_level: "info".into(),
+            export_interval: TimeSpan::secs(5),
+        }
+    }
 }
 
 /// How long stored telemetry is kept. Rows older than a signal's age (by
@@ -513,6 +550,27 @@ impl Config {
         }
         if rt.check_interval.duration() < std::time::Duration::from_secs(1) {
             return Err(invalid("retention.check_interval", "must be at least 1s"));
+        }
+        let st = &self.self_telemetry;
+        if !["error", "warn", "info", "debug"].contains(&st.log_level.as_str()) {
+            return Err(invalid(
+                "self_telemetry.log_level",
+                "must be \"error\", \"warn\", \"info\" or \"debug\"",
+            ));
+        }
+        if st.endpoint != "self"
+            && !(st.endpoint.starts_with("http://") || st.endpoint.starts_with("https://"))
+        {
+            return Err(invalid(
+                "self_telemetry.endpoint",
+                "must be \"self\" or an http:// or https:// URL of an OTLP/HTTP receiver",
+            ));
+        }
+        if st.export_interval.duration() < std::time::Duration::from_millis(100) {
+            return Err(invalid(
+                "self_telemetry.export_interval",
+                "must be at least 100ms",
+            ));
         }
         if self.plugins.workers == Some(0) {
             return Err(invalid("plugins.workers", "must be more than 0"));

@@ -17,6 +17,7 @@ pub mod receiver;
 pub mod reload;
 pub mod render;
 pub mod retention;
+pub mod self_telemetry;
 pub mod server;
 pub mod signal;
 pub mod store;

@@ -141,15 +141,6 @@ fn plugin_check(
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
-
     let overrides = Overrides {
         config: args.config,
         db: args.db,
@@ -158,12 +149,16 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         api_addr: args.api_addr,
     };
     let config = overrides.load()?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    // The remote exporter's client must be made inside the runtime.
+    let own = runtime.block_on(async { init_logging(&config.self_telemetry) })?;
     let source: sluice::reload::ConfigSource =
         std::sync::Arc::new(move || overrides.load().map_err(|e| e.to_string()));
-
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(async {
+    let result = runtime.block_on(async {
         let server = sluice::Server::start_reloadable(&config, Some(source)).await?;
+        if let Some(own) = &own {
+            own.target.set(Some(server.ingest()));
+        }
         let show = |a: Option<SocketAddr>| a.map_or_else(|| "off".to_string(), |a| a.to_string());
         tracing::info!(
             "sluice listening grpc={} http={} api={} db={}",
@@ -174,9 +169,45 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
         wait_for_shutdown(&server).await;
         tracing::info!("shutting down: draining requests and committing the queue");
+        if let Some(own) = &own {
+            // Stored while the server still can; the flush blocks.
+            tokio::task::block_in_place(|| own.flush());
+        }
         server.shutdown().await;
         anyhow::Ok(())
-    })
+    });
+    if let Some(own) = own {
+        own.shutdown();
+    }
+    result
+}
+
+/// Logs to stderr (`RUST_LOG` filters, default info), and to OTLP when
+/// `[self_telemetry]` is on.
+fn init_logging(
+    config: &sluice::config::SelfTelemetryConfig,
+) -> anyhow::Result<Option<sluice::self_telemetry::SelfTelemetry>> {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .with_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        );
+    let own = if config.enabled {
+        Some(sluice::self_telemetry::SelfTelemetry::new(config)?)
+    } else {
+        None
+    };
+    let otlp = own.as_ref().map(|o| o.layers(config));
+    tracing_subscriber::registry()
+        .with(stderr)
+        .with(otlp)
+        .init();
+    Ok(own)
 }
 
 /// The config file and the flags that override it; read again at reload.

@@ -100,7 +100,9 @@ impl Reloader {
     /// nothing. Counted in `sluice_config_reloads_total`.
     pub async fn reload(&self) -> Result<Reloaded, ReloadError> {
         let mut current = self.inner.current.lock().await;
-        let result = self.apply(&mut current).await;
+        let span = tracing::info_span!("config.reload", outcome = tracing::field::Empty);
+        let result = tracing::Instrument::instrument(self.apply(&mut current), span.clone()).await;
+        span.record("outcome", if result.is_ok() { "ok" } else { "failed" });
         let m = &self.inner.metrics;
         let outcome = if result.is_ok() { "ok" } else { "failed" };
         m.reloads.get_or_create(&OutcomeLabel { outcome }).inc();
@@ -144,6 +146,10 @@ impl Reloader {
         if new.store != current.store {
             restart_required.push("store");
             new.store = current.store.clone();
+        }
+        if new.self_telemetry != current.self_telemetry {
+            restart_required.push("self_telemetry");
+            new.self_telemetry = current.self_telemetry.clone();
         }
         if new.query != current.query {
             restart_required.push("query");

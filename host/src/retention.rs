@@ -190,10 +190,13 @@ impl Scheduler {
 }
 
 fn pass(conn: &Connection, policy: &Policy, writer: &WriterHandle, metrics: &Metrics) {
+    let span = tracing::info_span!("retention.pass", rows_deleted = tracing::field::Empty);
+    let _entered = span.enter();
     let started = Instant::now();
     let result = delete_old(conn, policy, SystemTime::now());
     let outcome = match &result {
         Ok(report) => {
+            span.record("rows_deleted", report.total());
             for (table, n) in &report.deleted {
                 if *n > 0 {
                     metrics

@@ -330,6 +330,11 @@ impl Server {
         })
     }
 
+    /// The ingest path, for in-process senders (self-telemetry).
+    pub fn ingest(&self) -> Ingest {
+        self.ingest.clone()
+    }
+
     /// Reloads the config, as SIGHUP does.
     pub fn reloader(&self) -> &Reloader {
         &self.reloader

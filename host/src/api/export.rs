@@ -30,7 +30,14 @@ pub struct ExportRequest {
     pub until_ns: i64,
 }
 
-pub async fn export(State(state): State<ApiState>, body: Body) -> Response {
+pub async fn export(state: State<ApiState>, body: Body) -> Response {
+    let span = tracing::info_span!("export", http.response.status_code = tracing::field::Empty);
+    let response = tracing::Instrument::instrument(export_inner(state, body), span.clone()).await;
+    span.record("http.response.status_code", response.status().as_u16());
+    response
+}
+
+async fn export_inner(State(state): State<ApiState>, body: Body) -> Response {
     let Some(engine) = state.query.clone() else {
         return disabled(&state);
     };

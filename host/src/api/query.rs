@@ -59,7 +59,15 @@ pub async fn query(State(state): State<ApiState>, headers: HeaderMap, body: Body
         Ok(r) => r,
         Err((status, message)) => return error(&state, status, "request", &message),
     };
-    run(&state, engine, request, format).await
+    let span = tracing::info_span!(
+        "query",
+        db.query.text = %request.sql,
+        http.response.status_code = tracing::field::Empty
+    );
+    let response =
+        tracing::Instrument::instrument(run(&state, engine, request, format), span.clone()).await;
+    span.record("http.response.status_code", response.status().as_u16());
+    response
 }
 
 async fn read_request(

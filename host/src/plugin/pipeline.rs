@@ -78,6 +78,7 @@ impl Pipelines {
         let load = |list: &[PluginConfig]| -> Result<Vec<Arc<LoadedPlugin>>, LoadError> {
             list.iter()
                 .map(|spec| {
+                    let _span = tracing::info_span!("plugin.load", plugin = %spec.name).entered();
                     let started = std::time::Instant::now();
                     let plugin = runtime.load(spec)?;
                     tracing::info!(
