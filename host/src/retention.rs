@@ -108,37 +108,35 @@ pub fn delete_old(
 }
 
 /// Deletes `table`'s rows whose `column` is before `cutoff_ns`, oldest
-/// slice first.
+/// slice first. Each slice starts at the oldest row left, so a gap in the
+/// data (or one span stamped 1970) costs one step, not one per hour.
 fn delete_before(
     conn: &Connection,
     table: &str,
     column: &str,
     cutoff_ns: i64,
 ) -> Result<u64, duckdb::Error> {
-    let oldest: Option<i64> = conn.query_row(
-        &format!(
-            "SELECT epoch_ns(min(\"{column}\")) FROM {table} \
-             WHERE \"{column}\" < make_timestamp_ns({cutoff_ns})"
-        ),
-        [],
-        |r| r.get(0),
-    )?;
-    let Some(mut from) = oldest else {
-        return Ok(0);
-    };
     let slice = i64::try_from(SLICE.as_nanos()).expect("an hour fits");
     let mut deleted = 0u64;
-    while from < cutoff_ns {
+    loop {
+        let oldest: Option<i64> = conn.query_row(
+            &format!(
+                "SELECT epoch_ns(min(\"{column}\")) FROM {table} \
+                 WHERE \"{column}\" < make_timestamp_ns({cutoff_ns})"
+            ),
+            [],
+            |r| r.get(0),
+        )?;
+        let Some(from) = oldest else {
+            return Ok(deleted);
+        };
         let to = from.saturating_add(slice).min(cutoff_ns);
-        // `from` is the oldest row left, so `< to` takes exactly this slice.
         let n = conn.execute(
             &format!("DELETE FROM {table} WHERE \"{column}\" < make_timestamp_ns({to})"),
             [],
         )?;
         deleted += n as u64;
-        from = to;
     }
-    Ok(deleted)
 }
 
 /// The thread that runs a pass every `check_interval`.
@@ -231,4 +229,65 @@ fn pass(conn: &Connection, policy: &Policy, writer: &WriterHandle, metrics: &Met
     metrics
         .retention_duration
         .observe(started.elapsed().as_secs_f64());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deletes_exactly_the_old_rows_however_far_apart() {
+        let path = std::env::temp_dir().join(format!(
+            "sluice-retention-{}-{:?}.duckdb",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_file(&path);
+        let conn = crate::store::open(&path, &crate::config::StoreConfig::default()).unwrap();
+        let now = SystemTime::now();
+        let now_ns = now.duration_since(UNIX_EPOCH).unwrap().as_nanos() as i64;
+        let hour = 3_600_000_000_000i64;
+        // 1970, a month ago, just past the age, just within it, now. Stepping
+        // an hour at a time from 1970 would take half a million deletes.
+        for (i, at) in [
+            0,
+            now_ns - 720 * hour,
+            now_ns - hour - 1,
+            now_ns - hour + 60_000_000_000,
+            now_ns,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            conn.execute(
+                "INSERT INTO otel_traces (Timestamp, TraceId, SpanId) \
+                 VALUES (make_timestamp_ns(?), 't', ?)",
+                duckdb::params![at, i.to_string()],
+            )
+            .unwrap();
+        }
+        let policy = Policy {
+            ages: vec![("traces", Duration::from_secs(3600))],
+            check_interval: Duration::from_secs(60),
+        };
+        let report = delete_old(&conn, &policy, now).unwrap();
+        assert_eq!(report.deleted, vec![("otel_traces", 3)]);
+        let left: Vec<String> = conn
+            .prepare("SELECT SpanId FROM otel_traces ORDER BY SpanId")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(left, ["3", "4"]);
+        // A second pass finds nothing.
+        assert_eq!(delete_old(&conn, &policy, now).unwrap().total(), 0);
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{:?}",
+            started.elapsed()
+        );
+        drop(conn);
+        let _ = std::fs::remove_file(&path);
+    }
 }

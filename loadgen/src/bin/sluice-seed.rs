@@ -21,6 +21,10 @@ struct Args {
     /// Spans to insert.
     #[arg(long, default_value_t = 10_000_000)]
     spans: u64,
+    /// Place the hour this many hours further back (old data for the
+    /// retention benchmark).
+    #[arg(long, default_value_t = 0)]
+    hours_ago: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -31,9 +35,10 @@ fn main() -> anyhow::Result<()> {
     let n = args.spans;
     // One hour ending now, in nanoseconds per span.
     let step = 3_600_000_000_000 / n.max(1);
+    let back = 3_600_000_000_000 * (1 + args.hours_ago);
     conn.execute_batch(&format!(
         "INSERT INTO otel_traces BY NAME
-         SELECT make_timestamp_ns(epoch_ns(now()::TIMESTAMP) - 3600000000000 + i * {step}) AS Timestamp,
+         SELECT make_timestamp_ns(epoch_ns(now()::TIMESTAMP) - {back} + i * {step}) AS Timestamp,
                 md5((i // 8)::VARCHAR) AS TraceId,
                 substr(md5(i::VARCHAR), 1, 16) AS SpanId,
                 CASE WHEN i % 8 = 0 THEN '' ELSE substr(md5((i - i % 8)::VARCHAR), 1, 16) END AS ParentSpanId,
@@ -65,7 +70,7 @@ fn main() -> anyhow::Result<()> {
                 MAP {{}} AS ScopeAttributeTypes,
                 '' AS ScopeSchemaUrl,
                 MAP {{}} AS SpanAttributeTypes,
-                make_timestamp_ns(epoch_ns(now()::TIMESTAMP) - 3600000000000 + i * {step}
+                make_timestamp_ns(epoch_ns(now()::TIMESTAMP) - {back} + i * {step}
                                   + 1500000 + (i % 100) * 10000) AS EndTimestamp,
                 1 AS Flags,
                 0 AS DroppedAttributesCount,
