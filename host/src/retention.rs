@@ -1,6 +1,6 @@
 //! Retention: rows older than their signal's configured age are deleted on
-//! a schedule, a slice of time per transaction, from a connection of their
-//! own, so the writer keeps appending meanwhile. DuckDB never shrinks the
+//! a schedule, in small batches, from a connection of their own, so the
+//! writer keeps appending meanwhile. DuckDB never shrinks the
 //! file; a checkpoint after the deletes returns emptied row groups' blocks
 //! to its free list, and new rows reuse them (docs/operations.md has the
 //! measurements).
@@ -15,10 +15,9 @@ use crate::config::RetentionConfig;
 use crate::store::{WriterHandle, schema};
 use crate::telemetry::{Metrics, OutcomeLabel, TableLabel};
 
-/// How much of the oldest data one delete removes. One transaction per
-/// slice keeps each short, so its undo state stays small and a failure
-/// loses little work.
-const SLICE: Duration = Duration::from_secs(3600);
+/// Most rows one delete removes: each transaction stays short, so the
+/// writer's commits wait little for it, and a failure loses little work.
+const BATCH_ROWS: usize = 20_000;
 
 /// The ages in force, replaced by a reload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,35 +106,32 @@ pub fn delete_old(
     Ok(report)
 }
 
-/// Deletes `table`'s rows whose `column` is before `cutoff_ns`, oldest
-/// slice first. Each slice starts at the oldest row left, so a gap in the
-/// data (or one span stamped 1970) costs one step, not one per hour.
+/// Deletes `table`'s rows whose `column` is before `cutoff_ns`, at most
+/// [`BATCH_ROWS`] per transaction, resting between batches as long as the
+/// last one took, so the writer gets its turn. Deleting from a table with
+/// the TraceId index is still slow (each row leaves the index, under a lock
+/// the writer's appends need too): docs/operations.md, "Retention", has the
+/// numbers.
 fn delete_before(
     conn: &Connection,
     table: &str,
     column: &str,
     cutoff_ns: i64,
 ) -> Result<u64, duckdb::Error> {
-    let slice = i64::try_from(SLICE.as_nanos()).expect("an hour fits");
+    let sql = format!(
+        "DELETE FROM {table} WHERE rowid IN ( \
+             SELECT rowid FROM {table} \
+             WHERE \"{column}\" < make_timestamp_ns({cutoff_ns}) LIMIT {BATCH_ROWS})"
+    );
     let mut deleted = 0u64;
     loop {
-        let oldest: Option<i64> = conn.query_row(
-            &format!(
-                "SELECT epoch_ns(min(\"{column}\")) FROM {table} \
-                 WHERE \"{column}\" < make_timestamp_ns({cutoff_ns})"
-            ),
-            [],
-            |r| r.get(0),
-        )?;
-        let Some(from) = oldest else {
-            return Ok(deleted);
-        };
-        let to = from.saturating_add(slice).min(cutoff_ns);
-        let n = conn.execute(
-            &format!("DELETE FROM {table} WHERE \"{column}\" < make_timestamp_ns({to})"),
-            [],
-        )?;
+        let started = Instant::now();
+        let n = conn.execute(&sql, [])?;
         deleted += n as u64;
+        if n < BATCH_ROWS {
+            return Ok(deleted);
+        }
+        std::thread::sleep(started.elapsed());
     }
 }
 

@@ -177,6 +177,13 @@ impl Server {
         } else {
             None
         };
+        if config.retention.traces.is_some() && config.store.trace_id_index {
+            tracing::warn!(
+                "retention.traces is set and store.trace_id_index is on: deleting spans from the \
+                 index is about 10x slower and slows ingestion while it runs; at high span rates \
+                 set trace_id_index = false (docs/operations.md, \"Retention\")"
+            );
+        }
         let retention = Retention::new(crate::retention::Policy::from_config(&config.retention));
         let retention_conn = clone()?;
         let writer = Writer::start(conn, config.store.commit_max_rows, metrics.clone())
