@@ -150,8 +150,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let config = overrides.load()?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    // The remote exporter's client must be made inside the runtime.
-    let own = runtime.block_on(async { init_logging(&config.self_telemetry) })?;
+    let own = init_logging(&config.self_telemetry)?;
     let source: sluice::reload::ConfigSource =
         std::sync::Arc::new(move || overrides.load().map_err(|e| e.to_string()));
     let result = runtime.block_on(async {

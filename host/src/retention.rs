@@ -85,11 +85,13 @@ impl Retention {
     }
 }
 
-/// Deletes every row of `policy`'s signals older than its age at `now`.
+/// Deletes every row of `policy`'s signals older than its age at `now`,
+/// or stops early (between batches) once `stopping` says so.
 pub fn delete_old(
     conn: &Connection,
     policy: &Policy,
     now: SystemTime,
+    stopping: &dyn Fn() -> bool,
 ) -> Result<Report, duckdb::Error> {
     let mut report = Report::default();
     let now_ns = now
@@ -99,7 +101,7 @@ pub fn delete_old(
         let cutoff = now_ns.saturating_sub(i64::try_from(age.as_nanos()).unwrap_or(i64::MAX));
         for table in schema::signal_tables(signal).unwrap_or(&[]) {
             let column = schema::time_column(schema::table(table));
-            let n = delete_before(conn, table, column, cutoff)?;
+            let n = delete_before(conn, table, column, cutoff, stopping)?;
             report.deleted.push((table, n));
         }
     }
@@ -117,6 +119,7 @@ fn delete_before(
     table: &str,
     column: &str,
     cutoff_ns: i64,
+    stopping: &dyn Fn() -> bool,
 ) -> Result<u64, duckdb::Error> {
     let sql = format!(
         "DELETE FROM {table} WHERE rowid IN ( \
@@ -128,7 +131,7 @@ fn delete_before(
         let started = Instant::now();
         let n = conn.execute(&sql, [])?;
         deleted += n as u64;
-        if n < BATCH_ROWS {
+        if n < BATCH_ROWS || stopping() {
             return Ok(deleted);
         }
         std::thread::sleep(started.elapsed());
@@ -161,7 +164,15 @@ impl Scheduler {
                         _ => return,
                     }
                     if !policy.ages.is_empty() {
-                        pass(&conn, &policy, &writer, &metrics);
+                        // A pass can take minutes; shutdown must not wait
+                        // for it. The rest is deleted at the next start.
+                        let stopping = || {
+                            matches!(
+                                stopped.try_recv(),
+                                Ok(()) | Err(mpsc::TryRecvError::Disconnected)
+                            )
+                        };
+                        pass(&conn, &policy, &writer, &metrics, &stopping);
                     }
                 }
             })?;
@@ -171,7 +182,7 @@ impl Scheduler {
         })
     }
 
-    /// Stops after the pass running now, if any. Call before the writer
+    /// Stops, cutting a running pass short between two batches. Call before the writer
     /// stops (a pass may be waiting for its checkpoint).
     pub fn shutdown(mut self) {
         drop(self.stop.take());
@@ -183,11 +194,17 @@ impl Scheduler {
     }
 }
 
-fn pass(conn: &Connection, policy: &Policy, writer: &WriterHandle, metrics: &Metrics) {
+fn pass(
+    conn: &Connection,
+    policy: &Policy,
+    writer: &WriterHandle,
+    metrics: &Metrics,
+    stopping: &dyn Fn() -> bool,
+) {
     let span = tracing::info_span!("retention.pass", rows_deleted = tracing::field::Empty);
     let _entered = span.enter();
     let started = Instant::now();
-    let result = delete_old(conn, policy, SystemTime::now());
+    let result = delete_old(conn, policy, SystemTime::now(), stopping);
     let outcome = match &result {
         Ok(report) => {
             span.record("rows_deleted", report.total());
@@ -266,7 +283,7 @@ mod tests {
             ages: vec![("traces", Duration::from_secs(3600))],
             check_interval: Duration::from_secs(60),
         };
-        let report = delete_old(&conn, &policy, now).unwrap();
+        let report = delete_old(&conn, &policy, now, &|| false).unwrap();
         assert_eq!(report.deleted, vec![("otel_traces", 3)]);
         let left: Vec<String> = conn
             .prepare("SELECT SpanId FROM otel_traces ORDER BY SpanId")
@@ -277,7 +294,10 @@ mod tests {
             .collect();
         assert_eq!(left, ["3", "4"]);
         // A second pass finds nothing.
-        assert_eq!(delete_old(&conn, &policy, now).unwrap().total(), 0);
+        assert_eq!(
+            delete_old(&conn, &policy, now, &|| false).unwrap().total(),
+            0
+        );
         drop(conn);
         let _ = std::fs::remove_file(&path);
     }

@@ -97,31 +97,37 @@ fn serve_http(
     metrics: &Arc<Metrics>,
     cancel: &CancellationToken,
 ) -> JoinHandle<()> {
-    let shutdown = cancel.clone().cancelled_owned();
     match certs {
         Some(certs) => {
             let listener = crate::tls::TlsListener {
                 incoming: crate::tls::accept(listener, certs, metrics.clone(), cancel.clone()),
                 local: addr,
             };
-            tokio::spawn(async move {
-                log_failure(
-                    axum::serve(listener, app)
-                        .with_graceful_shutdown(shutdown)
-                        .await,
-                    what,
-                );
-            })
+            spawn_serve(listener, app, what, cancel)
         }
-        None => tokio::spawn(async move {
-            log_failure(
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown)
-                    .await,
-                what,
-            );
-        }),
+        None => spawn_serve(listener, app, what, cancel),
     }
+}
+
+fn spawn_serve<L>(
+    listener: L,
+    app: axum::Router,
+    what: &'static str,
+    cancel: &CancellationToken,
+) -> JoinHandle<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    let shutdown = cancel.clone().cancelled_owned();
+    tokio::spawn(async move {
+        log_failure(
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await,
+            what,
+        );
+    })
 }
 
 impl Server {
