@@ -141,6 +141,14 @@ fn every_scope_against_every_endpoint() {
             "",
             "/metrics",
         ),
+        (
+            "admin",
+            "POST",
+            server.api_url("/api/v1/admin/reload"),
+            vec![],
+            "application/json",
+            "reload",
+        ),
     ];
     let tokens = [
         (None, ""),
