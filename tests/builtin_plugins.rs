@@ -207,13 +207,7 @@ fn requests() -> ExportTraceServiceRequest {
 }
 
 fn post(server: &ServerProcess, path: &str, body: Vec<u8>) -> (u16, String) {
-    let reply = reqwest::blocking::Client::new()
-        .post(server.http_url(path))
-        .header("content-type", "application/x-protobuf")
-        .body(body)
-        .send()
-        .unwrap();
-    (reply.status().as_u16(), reply.text().unwrap())
+    server.post_protobuf(path, body)
 }
 
 fn wait_for_metric(server: &ServerProcess, line: &str, want: f64) {

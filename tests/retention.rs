@@ -27,13 +27,8 @@ fn now_ns() -> u64 {
 }
 
 fn post(server: &ServerProcess, path: &str, body: Vec<u8>) {
-    let reply = reqwest::blocking::Client::new()
-        .post(server.http_url(path))
-        .header("content-type", "application/x-protobuf")
-        .body(body)
-        .send()
-        .unwrap();
-    assert_eq!(reply.status(), 200, "{path}");
+    let (status, reply) = server.post_protobuf(path, body);
+    assert_eq!(status, 200, "{path}: {reply}");
 }
 
 fn deleted(server: &ServerProcess, table: &str) -> u64 {

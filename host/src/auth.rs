@@ -282,32 +282,21 @@ mod tests {
 /// one set of tokens, which a reload replaces for all of them at once.
 #[derive(Debug, Clone)]
 pub struct Guard {
-    auth: std::sync::Arc<std::sync::RwLock<std::sync::Arc<Auth>>>,
+    auth: std::sync::Arc<crate::swap::Swap<Auth>>,
     metrics: std::sync::Arc<crate::telemetry::Metrics>,
 }
 
 impl Guard {
     pub fn new(auth: Auth, metrics: std::sync::Arc<crate::telemetry::Metrics>) -> Self {
         Self {
-            auth: std::sync::Arc::new(std::sync::RwLock::new(std::sync::Arc::new(auth))),
+            auth: std::sync::Arc::new(crate::swap::Swap::new(auth)),
             metrics,
-        }
-    }
-
-    fn current(&self) -> std::sync::Arc<Auth> {
-        match self.auth.read() {
-            Ok(a) => a.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 
     /// Requests checked from now on use `auth`'s tokens.
     pub fn replace(&self, auth: Auth) {
-        let mut current = match self.auth.write() {
-            Ok(a) => a,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        *current = std::sync::Arc::new(auth);
+        self.auth.store(auth);
     }
 
     /// Checks a request's headers for `scope`.
@@ -315,7 +304,7 @@ impl Guard {
         let value = headers
             .get(http::header::AUTHORIZATION)
             .map(|v| v.as_bytes());
-        self.current().check(value, scope).inspect_err(|denied| {
+        self.auth.load().check(value, scope).inspect_err(|denied| {
             self.metrics
                 .auth_refused
                 .get_or_create(&crate::telemetry::AuthLabel {

@@ -2,7 +2,7 @@
 //! room in the bounded queue, encode rows, hand them to the writer, and wait
 //! for the commit. Receivers only translate the outcome into their protocol.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
@@ -10,6 +10,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use crate::plugin::{PipelineError, Pipelines};
 use crate::signal::{Accepted, Batch, Signal};
 use crate::store::{CommitError, WriteJob, WriterHandle};
+use crate::swap::Swap;
 use crate::tail::TailStage;
 use crate::telemetry::{Metrics, RefusedLabel, RequestLabel, SignalLabel};
 use crate::validate::validate;
@@ -79,7 +80,7 @@ struct Inner {
     capacity: usize,
     retry_after: Duration,
     max_repeated_bytes: u64,
-    stages: RwLock<Arc<Stages>>,
+    stages: Swap<Stages>,
     metrics: Arc<Metrics>,
 }
 
@@ -139,7 +140,7 @@ impl Ingest {
                 capacity,
                 retry_after,
                 max_repeated_bytes,
-                stages: RwLock::new(Arc::new(stages)),
+                stages: Swap::new(stages),
                 metrics,
             }),
         }
@@ -151,21 +152,13 @@ impl Ingest {
 
     /// The stages new requests run through.
     pub fn stages(&self) -> Arc<Stages> {
-        // A poisoned lock still holds a whole Arc: nothing is half-written.
-        match self.inner.stages.read() {
-            Ok(s) => s.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.inner.stages.load()
     }
 
     /// Makes new requests run through `stages`; returns the old ones, which
     /// requests already started keep using until they finish.
     pub fn replace_stages(&self, stages: Stages) -> Arc<Stages> {
-        let mut current = match self.inner.stages.write() {
-            Ok(s) => s,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        std::mem::replace(&mut *current, Arc::new(stages))
+        self.inner.stages.store(stages)
     }
 
     /// Counts one request by how it ended.

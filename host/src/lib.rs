@@ -21,6 +21,7 @@ pub mod self_telemetry;
 pub mod server;
 pub mod signal;
 pub mod store;
+pub mod swap;
 pub mod tail;
 pub mod telemetry;
 pub mod tls;

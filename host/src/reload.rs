@@ -135,26 +135,31 @@ impl Reloader {
         // What only a restart can change keeps its running value, so the
         // checks below judge the config that will actually run.
         let mut restart_required = Vec::new();
-        if new.receivers != current.receivers {
-            restart_required.push("receivers");
-            new.receivers = current.receivers.clone();
-        }
-        if new.api != current.api {
-            restart_required.push("api");
-            new.api = current.api.clone();
-        }
-        if new.store != current.store {
-            restart_required.push("store");
-            new.store = current.store.clone();
-        }
-        if new.self_telemetry != current.self_telemetry {
-            restart_required.push("self_telemetry");
-            new.self_telemetry = current.self_telemetry.clone();
-        }
-        if new.query != current.query {
-            restart_required.push("query");
-            new.query = current.query.clone();
-        }
+        keep_running(
+            &mut restart_required,
+            "receivers",
+            &mut new.receivers,
+            &current.receivers,
+        );
+        keep_running(&mut restart_required, "api", &mut new.api, &current.api);
+        keep_running(
+            &mut restart_required,
+            "store",
+            &mut new.store,
+            &current.store,
+        );
+        keep_running(
+            &mut restart_required,
+            "self_telemetry",
+            &mut new.self_telemetry,
+            &current.self_telemetry,
+        );
+        keep_running(
+            &mut restart_required,
+            "query",
+            &mut new.query,
+            &current.query,
+        );
 
         let auth = Auth::new(&new.auth.tokens, new.auth.token_file.as_deref())
             .map_err(ReloadError::Auth)?;
@@ -196,17 +201,39 @@ impl Reloader {
     }
 }
 
+/// A section only a restart applies: if `new` differs from what runs, it
+/// is noted and set back.
+fn keep_running<T: PartialEq + Clone>(
+    noted: &mut Vec<&'static str>,
+    section: &'static str,
+    new: &mut T,
+    running: &T,
+) {
+    if new != running {
+        noted.push(section);
+        *new = running.clone();
+    }
+}
+
 /// Loads the plugins a config names and starts its tail-sampling stage.
 pub(crate) fn load_stages(
     config: &Config,
     writer: WriterHandle,
     metrics: Arc<Metrics>,
 ) -> Result<Stages, LoadError> {
-    let mut pipelines = Pipelines::load(config, metrics.clone())?;
+    let pipelines = Pipelines::load(config, metrics.clone())?;
+    start_stages(pipelines, writer, metrics)
+        .map_err(|e| LoadError::Engine(format!("cannot start the tail-sampling stage: {e}")))
+}
+
+/// Starts the tail-sampling stage `pipelines` has, if any.
+pub(crate) fn start_stages(
+    mut pipelines: Pipelines,
+    writer: WriterHandle,
+    metrics: Arc<Metrics>,
+) -> std::io::Result<Stages> {
     let tail = match pipelines.take_tail() {
-        Some(chain) => Some(Arc::new(TailStage::start(chain, writer, metrics).map_err(
-            |e| LoadError::Engine(format!("cannot start the tail-sampling stage: {e}")),
-        )?)),
+        Some(chain) => Some(Arc::new(TailStage::start(chain, writer, metrics)?)),
         None => None,
     };
     Ok(Stages { pipelines, tail })

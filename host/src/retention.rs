@@ -5,7 +5,7 @@
 //! to its free list, and new rows reuse them (docs/operations.md has the
 //! measurements).
 
-use std::sync::{Arc, RwLock, mpsc};
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -13,6 +13,7 @@ use duckdb::Connection;
 
 use crate::config::RetentionConfig;
 use crate::store::{WriterHandle, schema};
+use crate::swap::Swap;
 use crate::telemetry::{Metrics, OutcomeLabel, TableLabel};
 
 /// Most rows one delete removes: each transaction stays short, so the
@@ -59,29 +60,23 @@ impl Report {
 /// The policy, shared by the scheduler and the reloader.
 #[derive(Debug, Clone)]
 pub struct Retention {
-    policy: Arc<RwLock<Policy>>,
+    policy: Arc<Swap<Policy>>,
 }
 
 impl Retention {
     pub fn new(policy: Policy) -> Self {
         Self {
-            policy: Arc::new(RwLock::new(policy)),
+            policy: Arc::new(Swap::new(policy)),
         }
     }
 
-    pub fn policy(&self) -> Policy {
-        match self.policy.read() {
-            Ok(p) => p.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy.load()
     }
 
     /// Takes effect from the next pass.
     pub fn replace(&self, policy: Policy) {
-        match self.policy.write() {
-            Ok(mut p) => *p = policy,
-            Err(poisoned) => *poisoned.into_inner() = policy,
-        }
+        self.policy.store(policy);
     }
 }
 

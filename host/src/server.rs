@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, ApiState};
 use crate::config::Config;
-use crate::ingest::{Ingest, Stages};
+use crate::ingest::Ingest;
 use crate::plugin::{LoadError, Pipelines};
 use crate::query::QueryEngine;
 use crate::receiver::grpc::OtlpGrpcService;
@@ -21,7 +21,6 @@ use crate::receiver::{Logs, Metrics as MetricsSignal, Traces};
 use crate::reload::{ConfigSource, Reloader, exposed_without_auth};
 use crate::retention::{Retention, Scheduler};
 use crate::store::{self, StoreError, Writer};
-use crate::tail::TailStage;
 use crate::telemetry::Metrics;
 use crate::tls::Certificates;
 use tokio_stream::StreamExt as _;
@@ -145,7 +144,7 @@ impl Server {
         let metrics = Arc::new(Metrics::new(config.store.queue_max_items));
         // Plugins first: a bad plugin or plugin config stops startup before
         // the database is opened or a port is bound.
-        let mut pipelines = {
+        let pipelines = {
             let config = config.clone();
             let metrics = metrics.clone();
             tokio::task::spawn_blocking(move || Pipelines::load(&config, metrics))
@@ -194,13 +193,8 @@ impl Server {
         let retention_conn = clone()?;
         let writer = Writer::start(conn, config.store.commit_max_rows, metrics.clone())
             .map_err(StoreError::Thread)?;
-        let tail = match pipelines.take_tail() {
-            Some(chain) => Some(Arc::new(
-                TailStage::start(chain, writer.handle(), metrics.clone())
-                    .map_err(StoreError::Thread)?,
-            )),
-            None => None,
-        };
+        let stages = crate::reload::start_stages(pipelines, writer.handle(), metrics.clone())
+            .map_err(StoreError::Thread)?;
         let scheduler = Scheduler::start(
             retention_conn,
             retention.clone(),
@@ -216,7 +210,7 @@ impl Server {
             // Rows may legitimately repeat a resource many times over; this
             // only stops a small request from becoming gigabytes of rows.
             r.max_decompressed_size.bytes().saturating_mul(4),
-            Stages { pipelines, tail },
+            stages,
             metrics.clone(),
         );
         let reloader = Reloader::new(crate::reload::Parts {

@@ -8,7 +8,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use rustls::ServerConfig;
@@ -21,6 +21,7 @@ use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::TimeSpan;
+use crate::swap::Swap;
 use crate::telemetry::{ListenerLabel, Metrics, TlsReloadLabel};
 
 /// A listener's `tls` table.
@@ -144,7 +145,7 @@ pub fn server_config(tls: &TlsConfig, alpn: &[&[u8]]) -> Result<ServerConfig, Tl
 /// change.
 #[derive(Debug)]
 pub struct Certificates {
-    current: RwLock<Arc<ServerConfig>>,
+    current: Swap<ServerConfig>,
     files: TlsConfig,
     alpn: Vec<&'static [u8]>,
     listener: &'static str,
@@ -158,18 +159,11 @@ impl Certificates {
     ) -> Result<Arc<Self>, TlsError> {
         let config = server_config(files, alpn)?;
         Ok(Arc::new(Self {
-            current: RwLock::new(Arc::new(config)),
+            current: Swap::new(config),
             files: files.clone(),
             alpn: alpn.to_vec(),
             listener,
         }))
-    }
-
-    fn current(&self) -> Arc<ServerConfig> {
-        match self.current.read() {
-            Ok(c) => c.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
     }
 
     /// Each file's modification time and length: what "changed" means.
@@ -204,10 +198,7 @@ impl Certificates {
                 tokio::task::spawn_blocking(move || server_config(&this.files, &this.alpn)).await;
             let outcome = match loaded {
                 Ok(Ok(config)) => {
-                    match self.current.write() {
-                        Ok(mut c) => *c = Arc::new(config),
-                        Err(poisoned) => *poisoned.into_inner() = Arc::new(config),
-                    }
+                    self.current.store(config);
                     tracing::info!(listener = self.listener, "TLS certificate reloaded");
                     "ok"
                 }
@@ -260,7 +251,7 @@ pub fn accept(
                     }
                 },
             };
-            let acceptor = tokio_rustls::TlsAcceptor::from(certs.current());
+            let acceptor = tokio_rustls::TlsAcceptor::from(certs.current.load());
             let (tx, metrics, listener) = (tx.clone(), metrics.clone(), certs.listener);
             tokio::spawn(async move {
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {

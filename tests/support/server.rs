@@ -131,6 +131,17 @@ impl ServerProcess {
         format!("http://{}{path}", self.http)
     }
 
+    /// POSTs an OTLP/HTTP protobuf body to `path`: the status and the reply.
+    pub fn post_protobuf(&self, path: &str, body: Vec<u8>) -> (u16, String) {
+        let reply = reqwest::blocking::Client::new()
+            .post(self.http_url(path))
+            .header("content-type", "application/x-protobuf")
+            .body(body)
+            .send()
+            .unwrap();
+        (reply.status().as_u16(), reply.text().unwrap())
+    }
+
     pub fn grpc_url(&self) -> String {
         format!("http://{}", self.grpc)
     }
