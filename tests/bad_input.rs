@@ -1,6 +1,8 @@
 //! Every kind of bad input gets the right status and a message saying what
 //! was wrong, is counted, and leaves the server serving good data.
 
+#[path = "support/grpc.rs"]
+mod grpc;
 #[path = "support/otlp.rs"]
 mod otlp;
 #[path = "support/server.rs"]
@@ -8,7 +10,8 @@ mod server;
 
 use std::io::Write;
 
-use otlp::{good_span, grpc_export_raw, span, traces};
+use grpc::grpc_export_raw;
+use otlp::{good_span, span, traces};
 use prost::Message;
 use server::{ServerProcess, TempDir, count, open_db};
 

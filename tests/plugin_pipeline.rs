@@ -2,6 +2,8 @@
 //! show what the plugins did, and failure policies decide what the client
 //! hears and what is stored.
 
+#[path = "support/grpc.rs"]
+mod grpc;
 #[path = "support/otlp.rs"]
 mod otlp;
 #[path = "support/plugins.rs"]
@@ -11,10 +13,11 @@ mod server;
 
 use std::process::Command;
 
+use grpc::grpc_export_raw;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use otlp::{good_span, grpc_export_raw, traces};
+use otlp::{good_span, traces};
 use prost::Message;
 use server::{ServerProcess, TempDir, count, open_db};
 

@@ -13,8 +13,8 @@ use axum::routing::{get, post};
 use http::{StatusCode, header};
 
 use crate::auth::{Guard, Scope};
-use crate::query::QueryEngine;
 use crate::telemetry::Metrics;
+use sluice_query::QueryEngine;
 
 #[derive(Debug, Clone)]
 pub struct ApiState {

@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use sluice::client::{ApiClient, Fetched};
-use sluice::query::{Format, QueryEngine};
-use sluice::render::{table, waterfall};
+use sluice_query::render::{table, waterfall};
+use sluice_query::{Format, QueryEngine};
 
 /// Where queries go.
 #[derive(Debug, clap::Args)]
@@ -137,7 +137,7 @@ impl Backend {
     fn open(target: &Target) -> anyhow::Result<Self> {
         Ok(match &target.db {
             Some(path) => {
-                let conn = sluice::store::open_read_only(path)
+                let conn = sluice_store::open_read_only(path)
                     .map_err(|e| anyhow::anyhow!(sluice::export::explain_lock(&e.to_string())))?;
                 let limits = sluice::Config::default().query.limits();
                 Backend::Db(QueryEngine::new(conn, limits))
@@ -298,7 +298,7 @@ pub fn export(args: ExportArgs) -> anyhow::Result<()> {
     };
     let tables: Vec<&'static str> = names
         .iter()
-        .flat_map(|n| sluice::store::schema::signal_tables(n).unwrap_or(&[]))
+        .flat_map(|n| sluice_store::schema::signal_tables(n).unwrap_or(&[]))
         .copied()
         .collect();
     let client;

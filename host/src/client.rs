@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::query::Format;
+use sluice_query::Format;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

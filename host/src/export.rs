@@ -13,7 +13,7 @@ use duckdb::Connection;
 use duckdb::arrow::ipc::reader::StreamReader;
 
 use crate::client::{ApiClient, ClientError};
-use crate::store::schema;
+use sluice_store::schema;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {

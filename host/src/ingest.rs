@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
-use crate::plugin::{PipelineError, Pipelines};
-use crate::signal::{Accepted, Batch, Signal};
-use crate::store::{CommitError, WriteJob, WriterHandle};
 use crate::swap::Swap;
-use crate::tail::TailStage;
 use crate::telemetry::{Metrics, RefusedLabel, RequestLabel, SignalLabel};
-use crate::validate::validate;
+use sluice_otlp::DecodeError;
+use sluice_otlp::validate;
+use sluice_otlp::{Accepted, Batch, Signal};
+use sluice_pipeline::{KeptTraces, PipelineError, Pipelines, TailStage};
+use sluice_store::{CommitError, WriteJob, WriterHandle};
 
 /// Why a request was not (wholly) accepted. Each maps to one gRPC status and
 /// one HTTP status at the receiver.
@@ -50,6 +50,15 @@ pub enum IngestError {
     /// A bug on our side; the message says where.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<DecodeError> for IngestError {
+    fn from(e: DecodeError) -> Self {
+        match e {
+            DecodeError::Malformed(m) => IngestError::Invalid(m),
+            DecodeError::TooLarge(m) => IngestError::TooLarge(m),
+        }
+    }
 }
 
 impl IngestError {
@@ -215,7 +224,7 @@ impl Ingest {
         &self,
         signal: Signal,
         items: usize,
-        rejected: &crate::validate::Rejected,
+        rejected: &sluice_otlp::Rejected,
         reason: String,
     ) -> Accepted {
         self.inner
@@ -389,7 +398,7 @@ impl Ingest {
             };
         }
 
-        let rows = batch.encode().map_err(|e| {
+        let rows = sluice_store::encode(batch).map_err(|e| {
             self.refuse(signal, "internal", sent as u64);
             IngestError::Internal(format!("encoding rows failed: {e}"))
         })?;
@@ -416,6 +425,29 @@ impl Ingest {
                     retry_after: inner.retry_after,
                 })
             }
+        }
+    }
+}
+
+/// The tail-sampling stage's way to the store: the traces it keeps are
+/// encoded and committed like any request's rows, and the stage waits for
+/// the commit.
+#[derive(Debug)]
+pub struct KeptToStore(pub WriterHandle);
+
+impl KeptTraces for KeptToStore {
+    fn store(&self, batch: Batch) -> Result<(), String> {
+        let rows =
+            sluice_store::encode(&batch).map_err(|e| format!("encoding rows failed: {e}"))?;
+        let (done, committed) = oneshot::channel();
+        self.0.submit(WriteJob {
+            rows,
+            done,
+            held: Box::new(()),
+        });
+        match committed.blocking_recv() {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(_) => Err("the writer stopped".into()),
         }
     }
 }
@@ -467,7 +499,7 @@ mod tests {
             Duration::from_secs(3),
             u64::MAX,
             Stages {
-                pipelines: Pipelines::none(metrics.clone()),
+                pipelines: Pipelines::none(metrics.pipeline.clone()),
                 tail: None,
             },
             metrics.clone(),
@@ -548,7 +580,7 @@ mod tests {
             Duration::from_secs(1),
             10_000,
             Stages {
-                pipelines: Pipelines::none(metrics.clone()),
+                pipelines: Pipelines::none(metrics.pipeline.clone()),
                 tail: None,
             },
             metrics.clone(),

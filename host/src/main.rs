@@ -132,10 +132,10 @@ fn plugin_check(
         }
         None => toml::Table::new(),
     };
-    let runtime = sluice::plugin::Runtime::new(
-        cache_dir.or_else(sluice::plugin::Runtime::default_cache_dir),
+    let runtime = sluice_pipeline::Runtime::new(
+        cache_dir.or_else(sluice_pipeline::Runtime::default_cache_dir),
     )?;
-    let report = sluice::plugin::check::check(&runtime, file, table)?;
+    let report = sluice_pipeline::check(&runtime, file, table)?;
     print!("{report}");
     Ok(())
 }

@@ -13,11 +13,11 @@ use tokio::task::JoinHandle;
 use crate::auth::{Auth, Guard};
 use crate::config::Config;
 use crate::ingest::{Ingest, Stages};
-use crate::plugin::{LoadError, Pipelines};
 use crate::retention::Retention;
-use crate::store::WriterHandle;
-use crate::tail::TailStage;
 use crate::telemetry::{Metrics, OutcomeLabel};
+use sluice_pipeline::TailStage;
+use sluice_pipeline::{LoadError, Pipelines};
+use sluice_store::WriterHandle;
 
 /// Reads the config anew: the file the server was started with, with the
 /// same command-line overrides applied.
@@ -164,7 +164,7 @@ impl Reloader {
         let auth = Auth::new(&new.auth.tokens, new.auth.token_file.as_deref())
             .map_err(ReloadError::Auth)?;
         exposed_without_auth(&new, &auth).map_err(ReloadError::Auth)?;
-        let retention = crate::retention::Policy::from_config(&new.retention);
+        let retention = sluice_store::retention::Policy::from_config(&new.retention);
 
         let stages = {
             let config = new.clone();
@@ -221,7 +221,7 @@ pub(crate) fn load_stages(
     writer: WriterHandle,
     metrics: Arc<Metrics>,
 ) -> Result<Stages, LoadError> {
-    let pipelines = Pipelines::load(config, metrics.clone())?;
+    let pipelines = Pipelines::load(&config.pipelines, &config.plugins, metrics.pipeline.clone())?;
     start_stages(pipelines, writer, metrics)
         .map_err(|e| LoadError::Engine(format!("cannot start the tail-sampling stage: {e}")))
 }
@@ -233,7 +233,14 @@ pub(crate) fn start_stages(
     metrics: Arc<Metrics>,
 ) -> std::io::Result<Stages> {
     let tail = match pipelines.take_tail() {
-        Some(chain) => Some(Arc::new(TailStage::start(chain, writer, metrics)?)),
+        Some(chain) => {
+            let sink = Arc::new(crate::ingest::KeptToStore(writer));
+            Some(Arc::new(TailStage::start(
+                chain,
+                sink,
+                metrics.pipeline.clone(),
+            )?))
+        }
         None => None,
     };
     Ok(Stages { pipelines, tail })

@@ -24,7 +24,7 @@ use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, SpanData, 
 
 use crate::config::SelfTelemetryConfig;
 use crate::ingest::Ingest;
-use crate::signal::Batch;
+use sluice_otlp::Batch;
 
 #[derive(Debug, thiserror::Error)]
 #[error("self_telemetry: cannot set up the OTLP exporter: {0}")]

@@ -13,16 +13,16 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, ApiState};
 use crate::config::Config;
 use crate::ingest::Ingest;
-use crate::plugin::{LoadError, Pipelines};
-use crate::query::QueryEngine;
 use crate::receiver::grpc::OtlpGrpcService;
 use crate::receiver::http::{self, BodyLimits};
-use crate::receiver::{Logs, Metrics as MetricsSignal, Traces};
 use crate::reload::{ConfigSource, Reloader, exposed_without_auth};
 use crate::retention::{Retention, Scheduler};
-use crate::store::{self, StoreError, Writer};
 use crate::telemetry::Metrics;
 use crate::tls::Certificates;
+use sluice_otlp::{Logs, Metrics as MetricsSignal, Traces};
+use sluice_pipeline::{LoadError, Pipelines};
+use sluice_query::QueryEngine;
+use sluice_store::{StoreError, Writer};
 use tokio_stream::StreamExt as _;
 
 #[derive(Debug, thiserror::Error)]
@@ -147,9 +147,11 @@ impl Server {
         let pipelines = {
             let config = config.clone();
             let metrics = metrics.clone();
-            tokio::task::spawn_blocking(move || Pipelines::load(&config, metrics))
-                .await
-                .expect("loading plugins does not panic")?
+            tokio::task::spawn_blocking(move || {
+                Pipelines::load(&config.pipelines, &config.plugins, metrics.pipeline.clone())
+            })
+            .await
+            .expect("loading plugins does not panic")?
         };
         let auth = crate::auth::Auth::new(&config.auth.tokens, config.auth.token_file.as_deref())
             .map_err(ServerError::Auth)?;
@@ -167,10 +169,11 @@ impl Server {
         let http_certs = certs(r.http.enabled, &r.http.tls, HTTP_ALPN, "http")?;
         let api_certs = certs(true, &config.api.tls, HTTP_ALPN, "api")?;
         let store_config = config.store.clone();
-        let conn =
-            tokio::task::spawn_blocking(move || store::open(&store_config.path, &store_config))
-                .await
-                .expect("opening the store does not panic")?;
+        let conn = tokio::task::spawn_blocking(move || {
+            sluice_store::open(&store_config.path, &store_config)
+        })
+        .await
+        .expect("opening the store does not panic")?;
         let clone = || {
             conn.try_clone().map_err(|source| StoreError::Open {
                 path: config.store.path.display().to_string(),
@@ -189,9 +192,11 @@ impl Server {
                  set trace_id_index = false (docs/operations.md, \"Retention\")"
             );
         }
-        let retention = Retention::new(crate::retention::Policy::from_config(&config.retention));
+        let retention = Retention::new(sluice_store::retention::Policy::from_config(
+            &config.retention,
+        ));
         let retention_conn = clone()?;
-        let writer = Writer::start(conn, config.store.commit_max_rows, metrics.clone())
+        let writer = Writer::start(conn, config.store.commit_max_rows, metrics.store.clone())
             .map_err(StoreError::Thread)?;
         let stages = crate::reload::start_stages(pipelines, writer.handle(), metrics.clone())
             .map_err(StoreError::Thread)?;

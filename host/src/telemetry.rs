@@ -1,4 +1,7 @@
-//! Sluice's own metrics, served in Prometheus text format on `/metrics`.
+//! Sluice's own metrics, served in Prometheus text format on `/metrics`:
+//! the server's families, and those the pipeline and the store keep.
+
+use std::sync::Arc;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -6,6 +9,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+pub use sluice_pipeline::PipelineMetrics;
+pub use sluice_store::{StoreMetrics, TableLabel};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SignalLabel {
@@ -26,39 +31,10 @@ pub struct RequestLabel {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct TableLabel {
-    pub table: &'static str,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct PluginLabel {
-    pub plugin: String,
-    pub signal: &'static str,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct PluginOutcomeLabel {
-    pub plugin: String,
-    pub signal: &'static str,
-    /// ok, timeout, memory, trap or error.
-    pub outcome: &'static str,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct QueryLabel {
     /// ok, truncated (also counted as ok), export (an export started), or
     /// the error's kind.
     pub outcome: String,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct TailDecisionLabel {
-    /// keep or drop.
-    pub decision: &'static str,
-    /// What made the trace ready: wait (its root ended and the wait
-    /// passed), no_root (the root never came), full (decided early to make
-    /// room) or shutdown.
-    pub trigger: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -67,12 +43,6 @@ pub struct AuthLabel {
     pub scope: &'static str,
     /// unauthenticated or forbidden.
     pub reason: &'static str,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct DecisionLabel {
-    /// keep or drop.
-    pub decision: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -95,35 +65,21 @@ pub struct TlsReloadLabel {
     pub outcome: &'static str,
 }
 
-fn plugin_duration_histogram() -> Histogram {
-    // 50 µs .. ~1.6 s
-    Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
-}
-
 /// Every metric Sluice exports. Cheap to update from any thread.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
+    /// Plugins and the tail-sampling stage.
+    pub pipeline: Arc<PipelineMetrics>,
+    /// The writer.
+    pub store: Arc<StoreMetrics>,
     pub requests: Family<RequestLabel, Counter>,
     pub items_accepted: Family<SignalLabel, Counter>,
     pub items_refused: Family<RefusedLabel, Counter>,
     pub queue_items: Gauge,
     pub queue_capacity: Gauge,
-    pub rows_written: Family<TableLabel, Counter>,
-    pub commit_duration: Histogram,
-    pub commit_errors: Counter,
-    pub plugin_calls: Family<PluginOutcomeLabel, Counter>,
-    pub plugin_items_in: Family<PluginLabel, Counter>,
-    pub plugin_items_out: Family<PluginLabel, Counter>,
-    pub plugin_items_discarded: Family<PluginLabel, Counter>,
-    pub plugin_duration: Family<PluginLabel, Histogram, fn() -> Histogram>,
     pub queries: Family<QueryLabel, Counter>,
     pub query_duration: Histogram,
-    pub tail_spans_held: Gauge,
-    pub tail_traces_held: Gauge,
-    pub tail_traces_decided: Family<TailDecisionLabel, Counter>,
-    pub tail_late_spans: Family<DecisionLabel, Counter>,
-    pub tail_spans_lost: Counter,
     pub auth_refused: Family<AuthLabel, Counter>,
     pub reloads: Family<OutcomeLabel, Counter>,
     pub reload_success: Gauge,
@@ -138,28 +94,16 @@ impl Metrics {
     pub fn new(queue_capacity: usize) -> Self {
         let mut registry = Registry::with_prefix("sluice");
         let m = Self {
+            pipeline: Arc::default(),
+            store: Arc::default(),
             requests: Family::default(),
             items_accepted: Family::default(),
             items_refused: Family::default(),
             queue_items: Gauge::default(),
             queue_capacity: Gauge::default(),
-            rows_written: Family::default(),
-            // 0.5 ms .. ~16 s
-            commit_duration: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
-            commit_errors: Counter::default(),
-            plugin_calls: Family::default(),
-            plugin_items_in: Family::default(),
-            plugin_items_out: Family::default(),
-            plugin_items_discarded: Family::default(),
-            plugin_duration: Family::new_with_constructor(plugin_duration_histogram),
             queries: Family::default(),
             // 1 ms .. ~33 s
             query_duration: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
-            tail_spans_held: Gauge::default(),
-            tail_traces_held: Gauge::default(),
-            tail_traces_decided: Family::default(),
-            tail_late_spans: Family::default(),
-            tail_spans_lost: Counter::default(),
             auth_refused: Family::default(),
             reloads: Family::default(),
             reload_success: Gauge::default(),
@@ -198,46 +142,8 @@ impl Metrics {
             "Most items that may wait to be committed before requests are refused",
             m.queue_capacity.clone(),
         );
-        registry.register(
-            "rows_written",
-            "Rows committed, by table",
-            m.rows_written.clone(),
-        );
-        registry.register(
-            "commit_duration_seconds",
-            "Time to append and commit one group of requests",
-            m.commit_duration.clone(),
-        );
-        registry.register(
-            "commit_errors",
-            "Transactions that failed to commit",
-            m.commit_errors.clone(),
-        );
-        registry.register(
-            "plugin_calls",
-            "Plugin calls (one per batch part) by plugin, signal and outcome: ok, timeout, memory, trap, error",
-            m.plugin_calls.clone(),
-        );
-        registry.register(
-            "plugin_items_in",
-            "Items handed to each plugin",
-            m.plugin_items_in.clone(),
-        );
-        registry.register(
-            "plugin_items_out",
-            "Items each plugin passed on (after its drops and additions, or unchanged when it failed with on_error = pass)",
-            m.plugin_items_out.clone(),
-        );
-        registry.register(
-            "plugin_items_discarded",
-            "Items discarded because a plugin with on_error = drop failed on them",
-            m.plugin_items_discarded.clone(),
-        );
-        registry.register(
-            "plugin_duration_seconds",
-            "Time per plugin call, instantiation included",
-            m.plugin_duration.clone(),
-        );
+        m.store.register(&mut registry);
+        m.pipeline.register(&mut registry);
         registry.register(
             "queries",
             "Query API requests by outcome: ok, truncated, export, or the error's kind (refused, sql, timeout, busy, ...)",
@@ -247,31 +153,6 @@ impl Metrics {
             "query_duration_seconds",
             "Time to run a query and encode its result",
             m.query_duration.clone(),
-        );
-        registry.register(
-            "tail_spans_held",
-            "Spans in the tail-sampling stage: waiting for their trace to be decided, or being decided",
-            m.tail_spans_held.clone(),
-        );
-        registry.register(
-            "tail_traces_held",
-            "Traces waiting in the tail-sampling stage",
-            m.tail_traces_held.clone(),
-        );
-        registry.register(
-            "tail_traces_decided",
-            "Traces the tail-sampling stage decided, by decision and by what made them ready",
-            m.tail_traces_decided.clone(),
-        );
-        registry.register(
-            "tail_late_spans",
-            "Spans that arrived after their trace was decided and followed the remembered decision",
-            m.tail_late_spans.clone(),
-        );
-        registry.register(
-            "tail_spans_lost",
-            "Accepted spans the tail-sampling stage kept but could not store (the database failed)",
-            m.tail_spans_lost.clone(),
         );
         registry.register(
             "auth_refused",

@@ -20,9 +20,9 @@ use tokio::sync::mpsc;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::TimeSpan;
 use crate::swap::Swap;
 use crate::telemetry::{ListenerLabel, Metrics, TlsReloadLabel};
+use sluice_units::TimeSpan;
 
 /// A listener's `tls` table.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

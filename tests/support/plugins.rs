@@ -8,7 +8,13 @@ use std::path::PathBuf;
 fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
+        // The workspace's own target directory, from whichever member's
+        // tests include this file.
+        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .find(|dir| dir.join("Cargo.lock").exists())
+            .unwrap_or(std::path::Path::new("."))
+            .join("target"),
     }
 }
 

@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::ApiState;
 use super::query::{count, disabled, error as refuse, status_of};
-use crate::query::{Format, QueryError};
+use sluice_query::{Format, QueryError};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -16,8 +16,8 @@ use http_body_util::{BodyExt, Limited};
 use serde::Deserialize;
 
 use super::ApiState;
-use crate::query::{Cancel, Format, QueryEngine, QueryError};
 use crate::telemetry::QueryLabel;
+use sluice_query::{Cancel, Format, QueryEngine, QueryError};
 
 /// Longest SQL text accepted: far more than any hand-written query.
 pub const MAX_QUERY_BODY: usize = 1024 * 1024;

@@ -18,10 +18,10 @@ use tonic::server::{NamedService, UnaryService};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use super::OtlpSignal;
 use crate::auth::{Denied, Guard, Scope};
 use crate::ingest::{Ingest, IngestError};
-use crate::signal::ExportResponse;
+use sluice_otlp::ExportResponse;
+use sluice_otlp::OtlpSignal;
 
 /// One signal's `Export` service.
 #[derive(Debug)]

@@ -2,8 +2,6 @@
 //! JSON, optionally gzip-compressed. Responses use the request's encoding,
 //! errors included (a `google.rpc.Status`), as the specification asks.
 
-use std::io::Read;
-
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
@@ -16,12 +14,12 @@ use prost::Message;
 
 use crate::auth::{Guard, Scope};
 
-use super::{Logs, Metrics, OtlpSignal, Traces};
 use crate::ingest::{Ingest, IngestError};
-use crate::signal::{Accepted, ExportResponse};
+use sluice_otlp::decode::{Encoding, decode, gunzip};
+use sluice_otlp::{Accepted, ExportResponse, Logs, Metrics, OtlpSignal, Traces};
 
-const PROTOBUF: &str = "application/x-protobuf";
-const JSON: &str = "application/json";
+const PROTOBUF: &str = Encoding::PROTOBUF;
+const JSON: &str = Encoding::JSON;
 
 /// Size limits for request bodies.
 #[derive(Debug, Clone, Copy)]
@@ -48,21 +46,6 @@ pub fn router(ingest: Ingest, limits: BodyLimits, guard: &Guard) -> Router {
         .with_state(HttpState { ingest, limits })
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Encoding {
-    Protobuf,
-    Json,
-}
-
-impl Encoding {
-    fn content_type(self) -> &'static str {
-        match self {
-            Encoding::Protobuf => PROTOBUF,
-            Encoding::Json => JSON,
-        }
-    }
-}
-
 async fn export<S: OtlpSignal>(
     State(state): State<HttpState>,
     headers: HeaderMap,
@@ -76,7 +59,7 @@ async fn export<S: OtlpSignal>(
     };
     let result = async {
         let bytes = read_body(&headers, body, state.limits).await?;
-        decode::<S>(encoding, &bytes)
+        decode::<S>(encoding, &bytes).map_err(IngestError::from)
     }
     .await;
     let request = match result {
@@ -169,84 +152,7 @@ async fn read_body(
     if !gzip {
         return Ok(raw);
     }
-    let mut out = Vec::with_capacity((raw.len() * 4).min(limits.max_decompressed));
-    let limit = limits.max_decompressed as u64;
-    flate2::read::MultiGzDecoder::new(&raw[..])
-        .take(limit + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| IngestError::Invalid(format!("invalid gzip body: {e}")))?;
-    if out.len() as u64 > limit {
-        return Err(IngestError::TooLarge(format!(
-            "request body exceeds the limit of {limit} bytes once decompressed"
-        )));
-    }
-    Ok(out.into())
-}
-
-fn decode<S: OtlpSignal>(encoding: Encoding, bytes: &[u8]) -> Result<S::Request, IngestError> {
-    match encoding {
-        Encoding::Protobuf => S::Request::decode(bytes).map_err(|e| {
-            IngestError::Invalid(format!(
-                "malformed OTLP protobuf {} request: {e}",
-                S::SIGNAL.name()
-            ))
-        }),
-        Encoding::Json => decode_json::<S::Request>(bytes).map_err(|e| {
-            IngestError::Invalid(format!(
-                "malformed OTLP/JSON {} request: {e}",
-                S::SIGNAL.name()
-            ))
-        }),
-    }
-}
-
-/// Decodes OTLP/JSON. The protobuf JSON mapping lets a sender omit empty
-/// fields, but opentelemetry-proto's serde types insist on a few of them
-/// (`values` of an `arrayValue` or `kvlistValue`, a KeyValue's `key`). The
-/// fast path decodes directly; only a request refused for a missing field
-/// is decoded again with those fields filled in.
-fn decode_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Error> {
-    let first = match serde_json::from_slice(bytes) {
-        Ok(request) => return Ok(request),
-        Err(e) => e,
-    };
-    if !first.to_string().starts_with("missing field") {
-        return Err(first);
-    }
-    let mut value: serde_json::Value = serde_json::from_slice(bytes)?;
-    fill_omitted_defaults(&mut value);
-    serde_json::from_value(value).map_err(|_| first)
-}
-
-fn fill_omitted_defaults(value: &mut serde_json::Value) {
-    use serde_json::Value;
-    match value {
-        Value::Object(fields) => {
-            for (name, child) in fields.iter_mut() {
-                if (name == "arrayValue" || name == "kvlistValue")
-                    && let Value::Object(list) = child
-                {
-                    list.entry("values")
-                        .or_insert_with(|| Value::Array(Vec::new()));
-                }
-                if (name == "attributes" || name == "values")
-                    && let Value::Array(items) = child
-                {
-                    for item in items.iter_mut() {
-                        if let Value::Object(kv) = item
-                            && (kv.contains_key("value") || name == "attributes")
-                        {
-                            kv.entry("key")
-                                .or_insert_with(|| Value::String(String::new()));
-                        }
-                    }
-                }
-                fill_omitted_defaults(child);
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(fill_omitted_defaults),
-        _ => {}
-    }
+    Ok(gunzip(&raw, limits.max_decompressed)?.into())
 }
 
 /// `google.rpc.Status`, the body of every OTLP/HTTP error response.
@@ -313,44 +219,4 @@ fn error_response(encoding: Encoding, e: &IngestError) -> Response {
         }
     }
     response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-    use opentelemetry_proto::tonic::common::v1::any_value::Value;
-
-    #[test]
-    fn omitted_empty_fields_decode_as_empty() {
-        let body = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{
-            "traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174",
-            "attributes":[
-                {"key":"empty.array","value":{"arrayValue":{}}},
-                {"key":"empty.map","value":{"kvlistValue":{}}},
-                {"value":{"stringValue":"no key"}},
-                {"key":"nested","value":{"kvlistValue":{"values":[
-                    {"value":{"arrayValue":{}}}
-                ]}}}
-            ]}]}]}]}"#;
-        // opentelemetry-proto alone refuses this valid request...
-        assert!(serde_json::from_slice::<ExportTraceServiceRequest>(body).is_err());
-        // ...so the fallback fills in what the sender was allowed to omit.
-        let req: ExportTraceServiceRequest = decode_json(body).unwrap();
-        let attrs = &req.resource_spans[0].scope_spans[0].spans[0].attributes;
-        let value = |i: usize| attrs[i].value.as_ref().and_then(|v| v.value.clone());
-        assert!(matches!(value(0), Some(Value::ArrayValue(a)) if a.values.is_empty()));
-        assert!(matches!(value(1), Some(Value::KvlistValue(l)) if l.values.is_empty()));
-        assert_eq!(attrs[2].key, "");
-        let Some(Value::KvlistValue(nested)) = value(3) else {
-            panic!("{:?}", value(3))
-        };
-        assert_eq!(nested.values[0].key, "");
-    }
-
-    #[test]
-    fn other_errors_are_reported_as_they_were() {
-        let err = decode_json::<ExportTraceServiceRequest>(br#"{"resourceSpans": 5}"#).unwrap_err();
-        assert!(err.to_string().contains("invalid type"), "{err}");
-    }
 }

@@ -47,9 +47,9 @@ const HOUR_NS: u64 = 3_600_000_000_000;
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     anyhow::ensure!(!args.db.exists(), "{} exists", args.db.display());
-    let conn = sluice::store::open(&args.db, &sluice::config::StoreConfig::default())
+    let conn = sluice_store::open(&args.db, &sluice_store::config::StoreConfig::default())
         .context("opening the database")?;
-    let policy = sluice::retention::Policy {
+    let policy = sluice_store::retention::Policy {
         ages: vec![("traces", Duration::from_secs(args.keep_hours * 3600))],
         check_interval: Duration::from_secs(3600),
     };
@@ -81,7 +81,7 @@ fn main() -> anyhow::Result<()> {
         let hour_end = UNIX_EPOCH + Duration::from_nanos(hour_start + HOUR_NS);
         if args.strategy != Strategy::None {
             let t = Instant::now();
-            sluice::retention::delete_old(&conn, &policy, hour_end, &|| false)?;
+            sluice_store::retention::delete_old(&conn, &policy, hour_end, &|| false)?;
             delete_ms.push(t.elapsed().as_secs_f64() * 1e3);
             if args.strategy == Strategy::Checkpoint {
                 let t = Instant::now();

@@ -29,7 +29,7 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let conn = sluice::store::open(&args.db, &sluice::config::StoreConfig::default())
+    let conn = sluice_store::open(&args.db, &sluice_store::config::StoreConfig::default())
         .context("opening the database")?;
     let started = std::time::Instant::now();
     let n = args.spans;

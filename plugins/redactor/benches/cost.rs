@@ -38,7 +38,7 @@ impl Plugin for Reads {
     }
 }
 
-/// The spans of the host's plugin benchmark (host/benches/builtin_plugins.rs):
+/// The spans of the host's plugin benchmark (crates/pipeline/benches/builtin_plugins.rs):
 /// an IPv4 address, a query string and a blocked header on every span, an
 /// email on one in ten, a bearer token on one in twenty.
 fn host_bench_span(i: usize) -> TestSpan {

@@ -1,6 +1,6 @@
 //! The plugin design Sluice did not choose, kept to measure it: the guest
 //! receives the whole request as OTLP protobuf, decodes it, changes it and
-//! encodes it back (host/benches/plugins.rs compares it with the chosen
+//! encodes it back (crates/pipeline/benches/plugins.rs compares it with the chosen
 //! host-resource design).
 
 // The export macro generated in this crate expands to `unsafe` ABI glue.

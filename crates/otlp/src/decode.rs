@@ -1,0 +1,163 @@
+//! Request bodies to requests: gzip within a size limit, then OTLP
+//! protobuf or OTLP/JSON. Pure functions over bytes; the receivers read the
+//! bytes and map these errors to their protocol's codes.
+
+use std::io::Read;
+
+use prost::Message;
+
+use crate::OtlpSignal;
+
+/// A body Sluice cannot turn into a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// Not valid gzip, protobuf or JSON: the message says which and where.
+    #[error("{0}")]
+    Malformed(String),
+    /// Larger than its limit once decompressed.
+    #[error("{0}")]
+    TooLarge(String),
+}
+
+/// The two OTLP/HTTP encodings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Protobuf,
+    Json,
+}
+
+impl Encoding {
+    pub const PROTOBUF: &str = "application/x-protobuf";
+    pub const JSON: &str = "application/json";
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Encoding::Protobuf => Self::PROTOBUF,
+            Encoding::Json => Self::JSON,
+        }
+    }
+}
+
+/// Inflates a gzip body (several members, as gzip allows) without ever
+/// holding more than `limit` bytes of output.
+pub fn gunzip(raw: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
+    let mut out = Vec::with_capacity((raw.len() * 4).min(limit));
+    let limit = limit as u64;
+    flate2::read::MultiGzDecoder::new(raw)
+        .take(limit + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| DecodeError::Malformed(format!("invalid gzip body: {e}")))?;
+    if out.len() as u64 > limit {
+        return Err(DecodeError::TooLarge(format!(
+            "request body exceeds the limit of {limit} bytes once decompressed"
+        )));
+    }
+    Ok(out)
+}
+
+/// Decodes one export request of signal `S`.
+pub fn decode<S: OtlpSignal>(encoding: Encoding, bytes: &[u8]) -> Result<S::Request, DecodeError> {
+    match encoding {
+        Encoding::Protobuf => S::Request::decode(bytes).map_err(|e| {
+            DecodeError::Malformed(format!(
+                "malformed OTLP protobuf {} request: {e}",
+                S::SIGNAL.name()
+            ))
+        }),
+        Encoding::Json => decode_json::<S::Request>(bytes).map_err(|e| {
+            DecodeError::Malformed(format!(
+                "malformed OTLP/JSON {} request: {e}",
+                S::SIGNAL.name()
+            ))
+        }),
+    }
+}
+
+/// Decodes OTLP/JSON. The protobuf JSON mapping lets a sender omit empty
+/// fields, but opentelemetry-proto's serde types insist on a few of them
+/// (`values` of an `arrayValue` or `kvlistValue`, a KeyValue's `key`). The
+/// fast path decodes directly; only a request refused for a missing field
+/// is decoded again with those fields filled in.
+fn decode_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Error> {
+    let first = match serde_json::from_slice(bytes) {
+        Ok(request) => return Ok(request),
+        Err(e) => e,
+    };
+    if !first.to_string().starts_with("missing field") {
+        return Err(first);
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(bytes)?;
+    fill_omitted_defaults(&mut value);
+    serde_json::from_value(value).map_err(|_| first)
+}
+
+fn fill_omitted_defaults(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Object(fields) => {
+            for (name, child) in fields.iter_mut() {
+                if (name == "arrayValue" || name == "kvlistValue")
+                    && let Value::Object(list) = child
+                {
+                    list.entry("values")
+                        .or_insert_with(|| Value::Array(Vec::new()));
+                }
+                if (name == "attributes" || name == "values")
+                    && let Value::Array(items) = child
+                {
+                    for item in items.iter_mut() {
+                        if let Value::Object(kv) = item
+                            && (kv.contains_key("value") || name == "attributes")
+                        {
+                            kv.entry("key")
+                                .or_insert_with(|| Value::String(String::new()));
+                        }
+                    }
+                }
+                fill_omitted_defaults(child);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(fill_omitted_defaults),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+
+    #[test]
+    fn omitted_empty_fields_decode_as_empty() {
+        let body = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{
+            "traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174",
+            "attributes":[
+                {"key":"empty.array","value":{"arrayValue":{}}},
+                {"key":"empty.map","value":{"kvlistValue":{}}},
+                {"value":{"stringValue":"no key"}},
+                {"key":"nested","value":{"kvlistValue":{"values":[
+                    {"value":{"arrayValue":{}}}
+                ]}}}
+            ]}]}]}]}"#;
+        // opentelemetry-proto alone refuses this valid request...
+        assert!(serde_json::from_slice::<ExportTraceServiceRequest>(body).is_err());
+        // ...so the fallback fills in what the sender was allowed to omit.
+        let req: ExportTraceServiceRequest = decode_json(body).unwrap();
+        let attrs = &req.resource_spans[0].scope_spans[0].spans[0].attributes;
+        let value = |i: usize| attrs[i].value.as_ref().and_then(|v| v.value.clone());
+        assert!(matches!(value(0), Some(Value::ArrayValue(a)) if a.values.is_empty()));
+        assert!(matches!(value(1), Some(Value::KvlistValue(l)) if l.values.is_empty()));
+        assert_eq!(attrs[2].key, "");
+        let Some(Value::KvlistValue(nested)) = value(3) else {
+            panic!("{:?}", value(3))
+        };
+        assert_eq!(nested.values[0].key, "");
+    }
+
+    #[test]
+    fn other_errors_are_reported_as_they_were() {
+        let err = decode_json::<ExportTraceServiceRequest>(br#"{"resourceSpans": 5}"#).unwrap_err();
+        assert!(err.to_string().contains("invalid type"), "{err}");
+    }
+}

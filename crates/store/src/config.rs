@@ -1,0 +1,98 @@
+//! The `[store]` and `[retention]` sections.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use sluice_units::{ByteSize, Invalid, TimeSpan};
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+    pub queue_max_items: usize,
+    pub commit_max_rows: usize,
+    pub checkpoint_threshold: ByteSize,
+    pub duckdb_memory_limit: Option<String>,
+    pub duckdb_threads: Option<u32>,
+    /// Keep an index on `otel_traces (TraceId)` so fetching one trace stays
+    /// fast on a large table. Default true.
+    pub trace_id_index: bool,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("sluice.duckdb"),
+            queue_max_items: 262_144,
+            commit_max_rows: 131_072,
+            checkpoint_threshold: ByteSize::mib(512),
+            duckdb_memory_limit: None,
+            duckdb_threads: None,
+            trace_id_index: true,
+        }
+    }
+}
+
+impl StoreConfig {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        if self.queue_max_items == 0 {
+            return Err(Invalid::new("store.queue_max_items", "must be more than 0"));
+        }
+        if self.commit_max_rows == 0 {
+            return Err(Invalid::new("store.commit_max_rows", "must be more than 0"));
+        }
+        if self.duckdb_threads == Some(0) {
+            return Err(Invalid::new("store.duckdb_threads", "must be more than 0"));
+        }
+        Ok(())
+    }
+}
+
+/// How long stored telemetry is kept. Rows older than a signal's age (by
+/// span start, log timestamp or data point time) are deleted in batches,
+/// every `check_interval`, while ingestion goes on.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Spans older than this are deleted. Default: kept forever.
+    pub traces: Option<TimeSpan>,
+    /// Log records older than this are deleted. Default: kept forever.
+    pub logs: Option<TimeSpan>,
+    /// Metric data points older than this are deleted. Default: kept forever.
+    pub metrics: Option<TimeSpan>,
+    /// How often old rows are looked for. Default 10m.
+    pub check_interval: TimeSpan,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            traces: None,
+            logs: None,
+            metrics: None,
+            check_interval: TimeSpan::secs(600),
+        }
+    }
+}
+
+impl RetentionConfig {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        for (key, age) in [
+            ("retention.traces", self.traces),
+            ("retention.logs", self.logs),
+            ("retention.metrics", self.metrics),
+        ] {
+            if age.is_some_and(|a| a.duration() < Duration::from_secs(60)) {
+                return Err(Invalid::new(key, "must be at least 1m"));
+            }
+        }
+        if self.check_interval.duration() < Duration::from_secs(1) {
+            return Err(Invalid::new(
+                "retention.check_interval",
+                "must be at least 1s",
+            ));
+        }
+        Ok(())
+    }
+}
