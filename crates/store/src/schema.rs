@@ -242,7 +242,7 @@ mod tests {
     #[test]
     fn every_table_and_column_is_documented() {
         let doc =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/schema.md"))
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/schema.md"))
                 .unwrap();
         for table in TABLES.iter() {
             assert!(
