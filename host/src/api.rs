@@ -12,9 +12,10 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use http::{StatusCode, header};
 
+use sluice_query::QueryEngine;
+
 use crate::auth::{Guard, Scope};
 use crate::telemetry::Metrics;
-use sluice_query::QueryEngine;
 
 #[derive(Debug, Clone)]
 pub struct ApiState {

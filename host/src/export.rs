@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 use duckdb::Connection;
 use duckdb::arrow::ipc::reader::StreamReader;
 
-use crate::client::{ApiClient, ClientError};
 use sluice_store::schema;
+
+use crate::client::{ApiClient, ClientError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {

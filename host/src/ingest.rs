@@ -7,13 +7,12 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
-use crate::swap::Swap;
-use crate::telemetry::{Metrics, RefusedLabel, RequestLabel, SignalLabel};
-use sluice_otlp::DecodeError;
-use sluice_otlp::validate;
-use sluice_otlp::{Accepted, Batch, Signal};
+use sluice_otlp::{Accepted, Batch, DecodeError, Signal, validate};
 use sluice_pipeline::{KeptTraces, PipelineError, Pipelines, TailStage};
 use sluice_store::{CommitError, WriteJob, WriterHandle};
+
+use crate::swap::Swap;
+use crate::telemetry::{Metrics, RefusedLabel, RequestLabel, SignalLabel};
 
 /// Why a request was not (wholly) accepted. Each maps to one gRPC status and
 /// one HTTP status at the receiver.

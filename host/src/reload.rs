@@ -10,14 +10,14 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
+use sluice_pipeline::{LoadError, Pipelines, TailStage};
+use sluice_store::WriterHandle;
+
 use crate::auth::{Auth, Guard};
 use crate::config::Config;
 use crate::ingest::{Ingest, Stages};
 use crate::retention::Retention;
 use crate::telemetry::{Metrics, OutcomeLabel};
-use sluice_pipeline::TailStage;
-use sluice_pipeline::{LoadError, Pipelines};
-use sluice_store::WriterHandle;
 
 /// Reads the config anew: the file the server was started with, with the
 /// same command-line overrides applied.

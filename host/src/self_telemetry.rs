@@ -22,9 +22,10 @@ use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::logs::{BatchLogProcessor, LogBatch, LogExporter, SdkLoggerProvider};
 use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter};
 
+use sluice_otlp::Batch;
+
 use crate::config::SelfTelemetryConfig;
 use crate::ingest::Ingest;
-use sluice_otlp::Batch;
 
 #[derive(Debug, thiserror::Error)]
 #[error("self_telemetry: cannot set up the OTLP exporter: {0}")]

@@ -10,6 +10,12 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use sluice_otlp::{Logs, Metrics as MetricsSignal, Traces};
+use sluice_pipeline::{LoadError, Pipelines};
+use sluice_query::QueryEngine;
+use sluice_store::{StoreError, Writer};
+use tokio_stream::StreamExt as _;
+
 use crate::api::{self, ApiState};
 use crate::config::Config;
 use crate::ingest::Ingest;
@@ -19,11 +25,6 @@ use crate::reload::{ConfigSource, Reloader, exposed_without_auth};
 use crate::retention::{Retention, Scheduler};
 use crate::telemetry::Metrics;
 use crate::tls::Certificates;
-use sluice_otlp::{Logs, Metrics as MetricsSignal, Traces};
-use sluice_pipeline::{LoadError, Pipelines};
-use sluice_query::QueryEngine;
-use sluice_store::{StoreError, Writer};
-use tokio_stream::StreamExt as _;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {

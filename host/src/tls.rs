@@ -20,9 +20,10 @@ use tokio::sync::mpsc;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
+use sluice_units::TimeSpan;
+
 use crate::swap::Swap;
 use crate::telemetry::{ListenerLabel, Metrics, TlsReloadLabel};
-use sluice_units::TimeSpan;
 
 /// A listener's `tls` table.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

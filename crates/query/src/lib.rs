@@ -157,7 +157,8 @@ impl Drop for Slot<'_> {
 
 impl QueryEngine {
     /// `conn` must be a connection to a database opened through
-    /// [`crate::store`], which has the access restrictions the guard relies on.
+    /// [`sluice_store::open`], which has the access restrictions the guard
+    /// relies on.
     pub fn new(conn: Connection, limits: Limits) -> Self {
         Self {
             base: Mutex::new(conn),

@@ -18,9 +18,10 @@ use http_body_util::{BodyExt, Limited};
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 
+use sluice_query::{Format, QueryError};
+
 use super::ApiState;
 use super::query::{count, disabled, error as refuse, status_of};
-use sluice_query::{Format, QueryError};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

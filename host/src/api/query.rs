@@ -15,9 +15,10 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use serde::Deserialize;
 
+use sluice_query::{Cancel, Format, QueryEngine, QueryError};
+
 use super::ApiState;
 use crate::telemetry::QueryLabel;
-use sluice_query::{Cancel, Format, QueryEngine, QueryError};
 
 /// Longest SQL text accepted: far more than any hand-written query.
 pub const MAX_QUERY_BODY: usize = 1024 * 1024;

@@ -4,7 +4,7 @@
 //! servers because the generated code decodes with tonic's prost codec, which
 //! reports a malformed message (or invalid UTF-8) as INTERNAL. A client must
 //! hear INVALID_ARGUMENT so it does not retry, so decoding happens in
-//! [`OtlpCodec`] instead.
+//! `OtlpCodec` instead.
 
 use std::convert::Infallible;
 use std::marker::PhantomData;
@@ -18,10 +18,11 @@ use tonic::server::{NamedService, UnaryService};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::auth::{Denied, Guard, Scope};
-use crate::ingest::{Ingest, IngestError};
 use sluice_otlp::ExportResponse;
 use sluice_otlp::OtlpSignal;
+
+use crate::auth::{Denied, Guard, Scope};
+use crate::ingest::{Ingest, IngestError};
 
 /// One signal's `Export` service.
 #[derive(Debug)]

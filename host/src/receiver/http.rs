@@ -14,9 +14,10 @@ use prost::Message;
 
 use crate::auth::{Guard, Scope};
 
-use crate::ingest::{Ingest, IngestError};
 use sluice_otlp::decode::{Encoding, decode, gunzip};
 use sluice_otlp::{Accepted, ExportResponse, Logs, Metrics, OtlpSignal, Traces};
+
+use crate::ingest::{Ingest, IngestError};
 
 const PROTOBUF: &str = Encoding::PROTOBUF;
 const JSON: &str = Encoding::JSON;

@@ -16,9 +16,10 @@ use opentelemetry_proto::tonic::metrics::v1::{
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, status};
 
+use sluice_otlp::{Batch, Signal};
+
 use super::runtime::{LoadError, Runtime, WIT_PACKAGE, WIT_VERSIONS};
 use crate::config::PluginConfig;
-use sluice_otlp::{Batch, Signal};
 
 /// Loads the plugin with `config` and runs it on a sample of each signal.
 /// Returns the report; a plugin that cannot be loaded, or rejects its

@@ -10,12 +10,13 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config as EngineConfig, Engine, Store, Trap};
 
+use sluice_otlp::Batch;
+
 use super::bindings::{Plugin, PluginPre};
 use super::host_impl::PluginState;
 use super::view::{BatchView, ViewError};
 use crate::config::{OnError, PluginConfig};
 use crate::message::{MAX_MESSAGE, truncate};
-use sluice_otlp::Batch;
 
 /// A trap's cause first (what a client is shown is the first line), then
 /// the wasm backtrace for the log.
