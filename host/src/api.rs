@@ -28,6 +28,24 @@ pub struct ApiState {
     /// exports stop rather than hold the shutdown up.
     pub shutdown: tokio_util::sync::CancellationToken,
     pub reloader: crate::reload::Reloader,
+    /// Queries wait, up to `max_wait`, for what was acknowledged before
+    /// them to be loaded.
+    pub writes: Writes,
+}
+
+/// What a query waits for: read-your-writes.
+#[derive(Debug, Clone)]
+pub struct Writes {
+    pub writer: sluice_store::WriterHandle,
+    pub max_wait: std::time::Duration,
+}
+
+impl Writes {
+    /// Whether everything acknowledged so far is loaded, waiting for it up
+    /// to `max_wait`.
+    pub async fn caught_up(&self) -> bool {
+        self.writer.caught_up(self.max_wait).await
+    }
 }
 
 /// Health checks stay open (load balancers and orchestrators probe them

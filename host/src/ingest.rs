@@ -9,6 +9,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use sluice_otlp::{Accepted, Batch, DecodeError, Signal, validate};
 use sluice_pipeline::{KeptTraces, PipelineError, Pipelines, TailStage};
+use sluice_store::spool::Payload;
 use sluice_store::{CommitError, WriteJob, WriterHandle};
 
 use crate::swap::Swap;
@@ -31,6 +32,13 @@ pub enum IngestError {
     #[error("the ingest queue is full ({capacity} items waiting to be committed); retry later")]
     QueueFull {
         capacity: usize,
+        retry_after: Duration,
+    },
+    /// The spool has no room until the loader catches up; the client
+    /// should retry after `retry_after`.
+    #[error("{message}")]
+    SpoolFull {
+        message: String,
         retry_after: Duration,
     },
     /// The database could not take the data now; retrying may succeed.
@@ -68,6 +76,7 @@ impl IngestError {
             IngestError::TooLarge(_) => "too_large",
             IngestError::Unsupported(_) => "unsupported",
             IngestError::QueueFull { .. } => "queue_full",
+            IngestError::SpoolFull { .. } => "spool_full",
             IngestError::Unavailable { .. } => "unavailable",
             IngestError::PluginFailed { .. } => "plugin_failed",
             IngestError::Internal(_) => "internal",
@@ -404,16 +413,24 @@ impl Ingest {
         let (done, committed) = oneshot::channel();
         inner.writer.submit(WriteJob {
             rows,
+            payload: Payload::of(batch),
             done,
             held: Box::new(reservation),
         });
         let result = committed.await;
         match result {
             Ok(Ok(())) => Ok(self.accepted(signal, stored, &rejected, reason)),
-            Ok(Err(CommitError::Database(e))) => {
+            Ok(Err(e @ CommitError::SpoolFull { .. })) => {
+                self.refuse(signal, "spool_full", sent as u64);
+                Err(IngestError::SpoolFull {
+                    message: format!("{e}; retry later"),
+                    retry_after: inner.retry_after,
+                })
+            }
+            Ok(Err(CommitError::Spool(e))) => {
                 self.refuse(signal, "unavailable", sent as u64);
                 Err(IngestError::Unavailable {
-                    message: format!("the database could not store the data: {e}"),
+                    message: format!("the data could not be written durably: {e}"),
                     retry_after: inner.retry_after,
                 })
             }
@@ -441,6 +458,7 @@ impl KeptTraces for KeptToStore {
         let (done, committed) = oneshot::channel();
         self.0.submit(WriteJob {
             rows,
+            payload: Payload::of(&batch),
             done,
             held: Box::new(()),
         });

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use sluice_otlp::{Logs, Metrics as MetricsSignal, Traces};
 use sluice_pipeline::{LoadError, Pipelines};
 use sluice_query::QueryEngine;
-use sluice_store::{StoreError, Writer};
+use sluice_store::{StoreError, Writer, WriterOptions};
 use tokio_stream::StreamExt as _;
 
 use crate::api::{self, ApiState};
@@ -197,8 +197,20 @@ impl Server {
             &config.retention,
         ));
         let retention_conn = clone()?;
-        let writer = Writer::start(conn, config.store.commit_max_rows, metrics.store.clone())
-            .map_err(StoreError::Thread)?;
+        let options = WriterOptions::from_config(&config.store);
+        let store_metrics = metrics.store.clone();
+        let (writer, started) =
+            tokio::task::spawn_blocking(move || Writer::start(conn, options, store_metrics))
+                .await
+                .expect("starting the writer does not panic")
+                .map_err(StoreError::Writer)?;
+        if started.replayed > 0 || started.cut_bytes > 0 {
+            tracing::info!(
+                replayed = started.replayed,
+                cut_bytes = started.cut_bytes,
+                "spool: loaded what the last run acknowledged but had not stored"
+            );
+        }
         let stages = crate::reload::start_stages(pipelines, writer.handle(), metrics.clone())
             .map_err(StoreError::Thread)?;
         let scheduler = Scheduler::start(
@@ -323,6 +335,10 @@ impl Server {
                 query,
                 shutdown: cancel.clone(),
                 reloader: reloader.clone(),
+                writes: api::Writes {
+                    writer: writer.handle(),
+                    max_wait: config.query.max_wait_for_writes.duration(),
+                },
             },
             &guard,
         );

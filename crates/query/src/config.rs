@@ -2,7 +2,7 @@
 //! every query runs under.
 
 use serde::Deserialize;
-use sluice_units::{ByteSize, Invalid};
+use sluice_units::{ByteSize, Invalid, TimeSpan};
 
 /// The query API (`POST /api/v1/query` on the API listener) and its limits,
 /// which also apply to `sluice query --db`.
@@ -20,6 +20,11 @@ pub struct QueryConfig {
     pub max_result_size: ByteSize,
     /// Most queries running at once; more get HTTP 429. Default 4.
     pub max_concurrent: usize,
+    /// Longest a query through the API waits for the loader to store what
+    /// was acknowledged before it started (read-your-writes); past it the
+    /// query runs on what is stored and says so (`Sluice-Caught-Up:
+    /// false`). Default 5s.
+    pub max_wait_for_writes: TimeSpan,
 }
 
 impl Default for QueryConfig {
@@ -30,6 +35,7 @@ impl Default for QueryConfig {
             max_rows: 100_000,
             max_result_size: ByteSize::mib(64),
             max_concurrent: 4,
+            max_wait_for_writes: TimeSpan::secs(5),
         }
     }
 }

@@ -11,7 +11,19 @@ use sluice_units::{ByteSize, Invalid, TimeSpan};
 pub struct StoreConfig {
     pub path: PathBuf,
     pub queue_max_items: usize,
+    /// Rows the loader moves from the spool into DuckDB in one transaction,
+    /// at most. Default 131,072: more than one DuckDB row group (122,880),
+    /// so that full transactions write row groups straight to the file.
     pub commit_max_rows: usize,
+    /// Longest an acknowledged item waits in the spool before the loader
+    /// commits what it has, however little. Default 1s.
+    pub load_interval: TimeSpan,
+    /// Where the spool's segment files go. Default: beside the database,
+    /// `<path>.spool`.
+    pub spool_dir: Option<PathBuf>,
+    /// Most bytes the spool may hold; past it requests are refused with
+    /// 429 / RESOURCE_EXHAUSTED until the loader has caught up. Default 1GiB.
+    pub spool_max_bytes: ByteSize,
     pub checkpoint_threshold: ByteSize,
     pub duckdb_memory_limit: Option<String>,
     pub duckdb_threads: Option<u32>,
@@ -26,6 +38,9 @@ impl Default for StoreConfig {
             path: PathBuf::from("sluice.duckdb"),
             queue_max_items: 262_144,
             commit_max_rows: 131_072,
+            load_interval: TimeSpan::millis(1000),
+            spool_dir: None,
+            spool_max_bytes: ByteSize::mib(1024),
             checkpoint_threshold: ByteSize::mib(512),
             duckdb_memory_limit: None,
             duckdb_threads: None,
@@ -35,12 +50,30 @@ impl Default for StoreConfig {
 }
 
 impl StoreConfig {
+    /// The spool's directory: `spool_dir`, or `<path>.spool`.
+    pub fn spool_dir(&self) -> PathBuf {
+        self.spool_dir.clone().unwrap_or_else(|| {
+            let mut name = self.path.clone().into_os_string();
+            name.push(".spool");
+            PathBuf::from(name)
+        })
+    }
+
     pub fn validate(&self) -> Result<(), Invalid> {
         if self.queue_max_items == 0 {
             return Err(Invalid::new("store.queue_max_items", "must be more than 0"));
         }
         if self.commit_max_rows == 0 {
             return Err(Invalid::new("store.commit_max_rows", "must be more than 0"));
+        }
+        if self.load_interval.duration() < Duration::from_millis(10) {
+            return Err(Invalid::new("store.load_interval", "must be at least 10ms"));
+        }
+        if self.spool_max_bytes.bytes() < 1 << 20 {
+            return Err(Invalid::new(
+                "store.spool_max_bytes",
+                "must be at least 1MiB",
+            ));
         }
         if self.duckdb_threads == Some(0) {
             return Err(Invalid::new("store.duckdb_threads", "must be more than 0"));

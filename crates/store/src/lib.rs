@@ -1,10 +1,12 @@
-//! The store: one embedded DuckDB file. It holds the tables' schema and
-//! views, turns decoded batches into Arrow rows ([`encode`]), appends them
-//! from one writer thread in group-committed transactions ([`Writer`]), and
-//! deletes old rows for retention.
+//! The store: one embedded DuckDB file and its spool. It holds the tables'
+//! schema and views, turns decoded batches into Arrow rows ([`encode`]),
+//! acknowledges them once they are in the [`spool`] and loads them into
+//! DuckDB in large transactions ([`Writer`]), and deletes old rows for
+//! retention.
 //!
 //! Entry points: [`open`] the database, [`Writer::start`] on it, then
-//! [`encode`] each batch and [`WriterHandle::submit`] its rows.
+//! [`encode`] each batch and [`WriterHandle::submit`] its rows and
+//! [`spool::Payload`].
 //!
 //! It depends on `sluice-otlp` (the batch) and `sluice-units` only: it
 //! knows nothing of receivers, plugins or the query API. Readers get the
@@ -17,6 +19,7 @@ mod metrics;
 pub mod retention;
 mod rows;
 pub mod schema;
+pub mod spool;
 mod views;
 mod writer;
 
@@ -25,7 +28,10 @@ use std::path::Path;
 pub use columns::Table;
 pub use metrics::{StoreMetrics, TableLabel};
 pub use rows::{TableRows, encode};
-pub use writer::{CommitError, Stalled, WriteJob, Writer, WriterHandle};
+pub use writer::{
+    CommitError, LOADED_THROUGH_TABLE, Stalled, StartError, Started, WriteJob, Writer,
+    WriterHandle, WriterOptions,
+};
 
 /// Errors opening or preparing the database.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +60,8 @@ pub enum StoreError {
     Harden(#[source] duckdb::Error),
     #[error("cannot start the writer thread: {0}")]
     Thread(#[from] std::io::Error),
+    #[error(transparent)]
+    Writer(#[from] StartError),
 }
 
 /// Opens (or creates) the database file and makes sure every table exists.

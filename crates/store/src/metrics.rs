@@ -4,6 +4,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -18,6 +19,10 @@ pub struct StoreMetrics {
     pub rows_written: Family<TableLabel, Counter>,
     pub commit_duration: Histogram,
     pub commit_errors: Counter,
+    pub spool_bytes: Gauge,
+    pub spool_sync_duration: Histogram,
+    pub spool_cut_bytes: Counter,
+    pub spool_replayed: Counter,
 }
 
 impl Default for StoreMetrics {
@@ -27,6 +32,11 @@ impl Default for StoreMetrics {
             // 0.5 ms .. ~16 s
             commit_duration: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
             commit_errors: Counter::default(),
+            spool_bytes: Gauge::default(),
+            // 0.1 ms .. ~3 s
+            spool_sync_duration: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
+            spool_cut_bytes: Counter::default(),
+            spool_replayed: Counter::default(),
         }
     }
 }
@@ -41,13 +51,33 @@ impl StoreMetrics {
         );
         registry.register(
             "commit_duration_seconds",
-            "Time to append and commit one group of requests",
+            "Time to load one transaction of rows from the spool into the database",
             self.commit_duration.clone(),
         );
         registry.register(
             "commit_errors",
-            "Transactions that failed to commit",
+            "Load transactions that failed (they are retried; the rows stay in the spool)",
             self.commit_errors.clone(),
+        );
+        registry.register(
+            "spool_bytes",
+            "Bytes in the spool: acknowledged requests not yet released after loading",
+            self.spool_bytes.clone(),
+        );
+        registry.register(
+            "spool_sync_duration_seconds",
+            "Time to append and sync one group of requests to the spool",
+            self.spool_sync_duration.clone(),
+        );
+        registry.register(
+            "spool_cut_bytes",
+            "Bytes of torn or damaged writes cut from the spool at start",
+            self.spool_cut_bytes.clone(),
+        );
+        registry.register(
+            "spool_replayed_records",
+            "Spooled requests loaded into the database at start",
+            self.spool_replayed.clone(),
         );
     }
 }

@@ -1,275 +1,505 @@
-//! The single writer. Request handlers hand it record batches through an
-//! unbounded channel (memory is bounded by the ingest queue's item permits,
-//! not by the channel); it appends everything that has queued up since its
-//! last commit in one transaction, commits, and only then answers each
-//! request. That is group commit: one WAL sync covers many requests, and no
-//! client hears "ok" before its rows are durable.
+//! The write path behind the receivers: spool first, DuckDB in bulk.
+//!
+//! Two threads. The *spooler* takes the jobs that have queued up, appends
+//! them to the [spool](crate::spool), syncs once for all of them (group
+//! commit) and only then answers each request: an acknowledged item is on
+//! disk, checksummed. It hands the jobs' rows on to the *loader*, which
+//! appends them to DuckDB in transactions of up to `commit_max_rows` rows
+//! (a row group or more, which DuckDB writes straight to the file) or
+//! whatever `load_interval` gathered. Each load records the last spool
+//! sequence number it holds in `sluice_spool_state` inside the same
+//! transaction, so a crash between the commit and the spool's release
+//! never stores a row twice; at start, what the spool holds past that
+//! number is loaded again ([`Writer::start`]).
+//!
+//! A load that fails keeps its rows and is retried: they were acknowledged.
+//! Memory is bounded by the ingest queue, whose room a job holds until it
+//! is loaded, and the disk by `spool_max_bytes`.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+mod loader;
+mod spooler;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::Duration;
 
 use duckdb::Connection;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::TableRows;
-use crate::metrics::{StoreMetrics, TableLabel};
+use crate::metrics::StoreMetrics;
+use crate::spool::{Payload, Spool, SpoolError, SpoolOptions};
 
-/// Why a job was not committed. Cloned to every request of a failed group.
+pub use loader::LOADED_THROUGH_TABLE;
+
+/// Why a job was not acknowledged.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CommitError {
-    #[error("database write failed: {0}")]
-    Database(String),
+    /// The spool has no room until the loader catches up: retry later.
+    #[error("the spool is full ({used} of {max} bytes waiting to be loaded into the database)")]
+    SpoolFull { used: u64, max: u64 },
+    /// Writing or syncing the spool failed.
+    #[error("writing the spool failed: {0}")]
+    Spool(String),
     #[error("the server is shutting down")]
     ShuttingDown,
 }
 
-/// One request's rows, and where to report the outcome.
+/// One request's rows (for the database) and encoding (for the spool), and
+/// where to report the outcome.
 #[derive(Debug)]
 pub struct WriteJob {
     pub rows: Vec<TableRows>,
+    pub payload: Payload,
     pub done: oneshot::Sender<Result<(), CommitError>>,
-    /// Dropped once the writer is done with the job (committed or failed),
+    /// Dropped once the job's rows are in the database (or it failed),
     /// whatever becomes of the request that sent it: the submitter's claim
     /// on shared room, such as the ingest queue's.
     pub held: Box<dyn std::fmt::Debug + Send>,
 }
 
-pub(crate) enum Message {
+/// How the writer sizes its work; from `[store]`.
+#[derive(Debug, Clone)]
+pub struct WriterOptions {
+    pub spool_dir: PathBuf,
+    pub spool: SpoolOptions,
+    /// Most rows in one load transaction.
+    pub load_max_rows: usize,
+    /// Longest an acknowledged job waits before it is loaded.
+    pub load_interval: Duration,
+}
+
+impl WriterOptions {
+    pub fn from_config(config: &crate::config::StoreConfig) -> Self {
+        Self {
+            spool_dir: config.spool_dir(),
+            spool: SpoolOptions {
+                max_bytes: config.spool_max_bytes.bytes(),
+                ..SpoolOptions::default()
+            },
+            load_max_rows: config.commit_max_rows,
+            load_interval: config.load_interval.duration(),
+        }
+    }
+}
+
+/// What starting found in the spool.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Started {
+    /// Acknowledged requests that were not yet in the database, now loaded.
+    pub replayed: u64,
+    /// Bytes of torn or damaged writes cut from the spool's ends.
+    pub cut_bytes: u64,
+}
+
+#[derive(Debug)]
+pub(crate) enum SpoolerMessage {
     Write(WriteJob),
-    /// Checkpoint between commits, when no append is open.
-    Checkpoint(oneshot::Sender<Result<(), String>>),
-    /// Sent once no receiver can produce more jobs: drain, checkpoint, stop.
+    /// Sent once no receiver can produce more jobs: drain, then stop.
     Shutdown,
+}
+
+pub(crate) enum LoaderMessage {
+    Load(loader::LoadJob),
+    /// Load what is pending now: a query is waiting for it.
+    Flush,
+    /// Checkpoint after loading what is pending.
+    Checkpoint(oneshot::Sender<Result<(), String>>),
+    Shutdown,
+}
+
+/// How far the write path has got, in spool sequence numbers.
+#[derive(Debug)]
+struct Progress {
+    /// Highest number acknowledged to a client.
+    acked: AtomicU64,
+    loaded: watch::Sender<u64>,
 }
 
 /// The sending side, cloned into every receiver.
 #[derive(Debug, Clone)]
 pub struct WriterHandle {
-    tx: mpsc::UnboundedSender<Message>,
-}
-
-impl std::fmt::Debug for Message {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Message::Write(_) => f.write_str("Write"),
-            Message::Checkpoint(_) => f.write_str("Checkpoint"),
-            Message::Shutdown => f.write_str("Shutdown"),
-        }
-    }
+    spooler: mpsc::UnboundedSender<SpoolerMessage>,
+    loader: std::sync::mpsc::Sender<LoaderMessage>,
+    progress: Arc<Progress>,
 }
 
 impl WriterHandle {
     /// Queues a job; the outcome arrives on the job's `done` channel.
     pub fn submit(&self, job: WriteJob) {
-        if let Err(mpsc::error::SendError(Message::Write(job))) = self.tx.send(Message::Write(job))
+        if let Err(mpsc::error::SendError(SpoolerMessage::Write(job))) =
+            self.spooler.send(SpoolerMessage::Write(job))
         {
             let _ = job.done.send(Err(CommitError::ShuttingDown));
         }
     }
 
-    /// Has the writer checkpoint after what it is committing now, and
-    /// waits for it. Blocking: call it from a thread of its own.
+    /// Has the loader checkpoint after what it is loading now, and waits
+    /// for it. Blocking: call it from a thread of its own.
     pub fn checkpoint(&self) -> Result<(), String> {
         let (done, result) = oneshot::channel();
-        self.tx
-            .send(Message::Checkpoint(done))
+        self.loader
+            .send(LoaderMessage::Checkpoint(done))
             .map_err(|_| "the writer has stopped".to_string())?;
         result
             .blocking_recv()
             .map_err(|_| "the writer has stopped".to_string())?
+    }
+
+    /// Waits until everything acknowledged so far is in the database, at
+    /// most `within`; says whether it is (read-your-writes for queries).
+    /// Asks the loader not to wait for its interval.
+    pub async fn caught_up(&self, within: Duration) -> bool {
+        let target = self.progress.acked.load(Ordering::Acquire);
+        let mut loaded = self.progress.loaded.subscribe();
+        if *loaded.borrow() >= target {
+            return true;
+        }
+        let _ = self.loader.send(LoaderMessage::Flush);
+        matches!(
+            tokio::time::timeout(within, loaded.wait_for(|l| *l >= target)).await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// Acknowledged jobs not yet in the database, in spool records.
+    pub fn unloaded(&self) -> u64 {
+        let acked = self.progress.acked.load(Ordering::Acquire);
+        acked.saturating_sub(*self.progress.loaded.borrow())
     }
 }
 
 /// Holds a [stalled](WriterHandle::stalled) handle's jobs unanswered; once
 /// dropped, they fail as if the writer had stopped.
 #[derive(Debug)]
-pub struct Stalled(#[allow(dead_code)] mpsc::UnboundedReceiver<Message>);
+pub struct Stalled(
+    #[allow(dead_code)] mpsc::UnboundedReceiver<SpoolerMessage>,
+    #[allow(dead_code)] std::sync::mpsc::Receiver<LoaderMessage>,
+);
 
 impl WriterHandle {
-    /// A handle whose jobs are never committed while the [`Stalled`] lives:
-    /// lets tests of what sits in front of the writer (the ingest queue)
-    /// fill it deterministically.
+    /// A handle whose jobs are never acknowledged while the [`Stalled`]
+    /// lives: lets tests of what sits in front of the writer (the ingest
+    /// queue) fill it deterministically.
     pub fn stalled() -> (Self, Stalled) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        (Self { tx }, Stalled(rx))
+        let (spooler, spooler_rx) = mpsc::unbounded_channel();
+        let (loader, loader_rx) = std::sync::mpsc::channel();
+        let progress = Arc::new(Progress {
+            acked: AtomicU64::new(0),
+            loaded: watch::Sender::new(0),
+        });
+        (
+            Self {
+                spooler,
+                loader,
+                progress,
+            },
+            Stalled(spooler_rx, loader_rx),
+        )
     }
 }
 
-/// The writer thread; [`Writer::shutdown`] drains it and closes the database.
+/// Why the writer could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    #[error("cannot prepare {LOADED_THROUGH_TABLE}: {0}")]
+    State(#[source] duckdb::Error),
+    #[error("cannot load the spool into the database: {0}")]
+    Replay(#[source] duckdb::Error),
+    #[error("cannot start a writer thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+/// The writer's threads; [`Writer::shutdown`] drains them and closes the
+/// database.
 #[derive(Debug)]
 pub struct Writer {
     handle: WriterHandle,
-    thread: Option<JoinHandle<()>>,
+    spooler: Option<JoinHandle<()>>,
+    loader: Option<JoinHandle<()>>,
 }
 
 impl Writer {
+    /// Opens the spool, loads into the database what it holds past what the
+    /// database has (blocking: a full spool takes seconds), then starts the
+    /// threads.
     pub fn start(
         conn: Connection,
-        max_group_rows: usize,
+        options: WriterOptions,
         metrics: Arc<StoreMetrics>,
-    ) -> Result<Self, std::io::Error> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let thread = std::thread::Builder::new()
-            .name("sluice-writer".into())
-            .spawn(move || run(conn, rx, max_group_rows, &metrics))?;
-        Ok(Self {
-            handle: WriterHandle { tx },
-            thread: Some(thread),
-        })
+    ) -> Result<(Self, Started), StartError> {
+        let loaded_through = loader::prepare_state(&conn).map_err(StartError::State)?;
+        let (spool, opened) = Spool::open(&options.spool_dir, options.spool, loaded_through)?;
+        for cut in &opened.cuts {
+            tracing::warn!("spool: cut a torn or damaged write (never acknowledged) off {cut}");
+        }
+        metrics.spool_cut_bytes.inc_by(opened.cut_bytes);
+        let mut loader = loader::Loader::new(conn, options.load_max_rows, metrics.clone());
+        let mut spool = spool;
+        let replayed = loader
+            .replay(&mut spool, loaded_through)
+            .map_err(StartError::Replay)?;
+        metrics.spool_replayed.inc_by(replayed);
+        metrics.spool_bytes.set(spool.used() as i64);
+        let through = spool.next_seq() - 1;
+        let progress = Arc::new(Progress {
+            acked: AtomicU64::new(through),
+            loaded: watch::Sender::new(through),
+        });
+        let spool = Arc::new(Mutex::new(spool));
+
+        let (loader_tx, loader_rx) = std::sync::mpsc::channel();
+        let (spooler_tx, spooler_rx) = mpsc::unbounded_channel();
+        let loader_thread = {
+            let spool = spool.clone();
+            let progress = progress.clone();
+            let interval = options.load_interval;
+            std::thread::Builder::new()
+                .name("sluice-loader".into())
+                .spawn(move || loader.run(loader_rx, &spool, &progress.loaded, interval))?
+        };
+        let spooler_thread = {
+            let progress = progress.clone();
+            let loader_tx = loader_tx.clone();
+            std::thread::Builder::new()
+                .name("sluice-spooler".into())
+                .spawn(move || {
+                    spooler::run(spooler_rx, &spool, &loader_tx, &progress.acked, &metrics)
+                })?
+        };
+        let started = Started {
+            replayed,
+            cut_bytes: opened.cut_bytes,
+        };
+        Ok((
+            Self {
+                handle: WriterHandle {
+                    spooler: spooler_tx,
+                    loader: loader_tx,
+                    progress,
+                },
+                spooler: Some(spooler_thread),
+                loader: Some(loader_thread),
+            },
+            started,
+        ))
     }
 
     pub fn handle(&self) -> WriterHandle {
         self.handle.clone()
     }
 
-    /// Commits everything already queued, checkpoints and closes the file.
+    /// Acknowledges and loads everything already queued, checkpoints and
+    /// closes the file.
     pub fn shutdown(mut self) {
-        let _ = self.handle.tx.send(Message::Shutdown);
-        if let Some(thread) = self.thread.take()
-            && thread.join().is_err()
+        let _ = self.handle.spooler.send(SpoolerMessage::Shutdown);
+        for (name, thread) in [
+            ("spooler", self.spooler.take()),
+            ("loader", self.loader.take()),
+        ] {
+            if let Some(thread) = thread
+                && thread.join().is_err()
+            {
+                tracing::error!("the {name} thread panicked");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use sluice_otlp::Batch;
+
+    fn temp(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!(
+            "sluice-writer-{name}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ))
+    }
+
+    fn batch(first: u64, spans: u64) -> Batch {
+        Batch::Traces(ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: (first..first + spans)
+                        .map(|i| Span {
+                            trace_id: vec![1; 16],
+                            span_id: i.to_be_bytes().to_vec(),
+                            name: "op".into(),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        })
+    }
+
+    fn options(dir: &std::path::Path) -> WriterOptions {
+        WriterOptions {
+            spool_dir: dir.join("spool"),
+            spool: SpoolOptions::default(),
+            load_max_rows: 1_000,
+            // Long, so only a full transaction, a query or shutdown loads.
+            load_interval: Duration::from_secs(600),
+        }
+    }
+
+    fn open(dir: &std::path::Path) -> Connection {
+        std::fs::create_dir_all(dir).unwrap();
+        crate::open(&dir.join("db.duckdb"), &Default::default()).unwrap()
+    }
+
+    fn count(conn: &Connection, sql: &str) -> i64 {
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    async fn submit(handle: &WriterHandle, b: &Batch) -> Result<(), CommitError> {
+        let (done, answer) = oneshot::channel();
+        handle.submit(WriteJob {
+            rows: crate::encode(b).unwrap(),
+            payload: Payload::of(b),
+            done,
+            held: Box::new(()),
+        });
+        answer.await.unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn acknowledged_rows_are_seen_by_the_next_query_and_the_spool_empties() {
+        let dir = temp("ack");
+        let conn = open(&dir);
+        let reader = conn.try_clone().unwrap();
+        let (writer, started) = Writer::start(conn, options(&dir), Arc::default()).unwrap();
+        assert_eq!(started, Started::default());
+        let handle = writer.handle();
+        for i in 0..3 {
+            submit(&handle, &batch(i * 10, 10)).await.unwrap();
+        }
+        // Acknowledged but, with a 10-minute interval and 30 of 1,000 rows,
+        // not loaded until a query asks.
+        assert_eq!(count(&reader, "SELECT count(*) FROM otel_traces"), 0);
+        assert_eq!(handle.unloaded(), 3);
+        assert!(handle.caught_up(Duration::from_secs(10)).await);
+        assert_eq!(count(&reader, "SELECT count(*) FROM otel_traces"), 30);
+        assert_eq!(
+            count(
+                &reader,
+                &format!("SELECT loaded_through FROM {LOADED_THROUGH_TABLE}")
+            ),
+            3
+        );
+        tokio::task::spawn_blocking(move || writer.shutdown())
+            .await
+            .unwrap();
+        let segments: Vec<_> = std::fs::read_dir(dir.join("spool")).unwrap().collect();
+        assert_eq!(segments.len(), 1, "one empty current segment");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_restart_loads_what_was_acknowledged_exactly_once() {
+        let dir = temp("replay");
+        // A crash after request 1 was loaded (and its number recorded) but
+        // before its segment was released, with 2 and 3 only in the spool.
         {
-            tracing::error!("the writer thread panicked");
+            let conn = open(&dir);
+            let mut loader = loader::Loader::new(conn.try_clone().unwrap(), 1_000, Arc::default());
+            loader::prepare_state(&conn).unwrap();
+            let (mut spool, _) =
+                Spool::open(&dir.join("spool"), SpoolOptions::default(), 0).unwrap();
+            for i in 0..3 {
+                spool.append(&batch(i * 10, 10)).unwrap();
+            }
+            spool.sync().unwrap();
+            let mut only_first = Spool::open(&dir.join("unused"), SpoolOptions::default(), 0)
+                .unwrap()
+                .0;
+            only_first.append(&batch(0, 10)).unwrap();
+            only_first.sync().unwrap();
+            // Loads record 1 of the throwaway spool: the rows of request 1,
+            // and loaded_through = 1.
+            assert_eq!(loader.replay(&mut only_first, 0).unwrap(), 1);
+            drop(loader);
+            // And a torn write at the end: never acknowledged.
+            drop(spool);
+            let seg = std::fs::read_dir(dir.join("spool"))
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap()
+                .path();
+            let mut f = std::fs::OpenOptions::new().append(true).open(seg).unwrap();
+            std::io::Write::write_all(&mut f, &[40, 0, 0, 0, 1, 2]).unwrap();
         }
+        let conn = open(&dir);
+        let reader = conn.try_clone().unwrap();
+        let metrics = Arc::new(StoreMetrics::default());
+        let (writer, started) = Writer::start(conn, options(&dir), metrics.clone()).unwrap();
+        assert_eq!(
+            started,
+            Started {
+                replayed: 2,
+                cut_bytes: 6
+            }
+        );
+        assert_eq!(metrics.spool_cut_bytes.get(), 6);
+        assert_eq!(count(&reader, "SELECT count(*) FROM otel_traces"), 30);
+        assert_eq!(
+            count(&reader, "SELECT count(DISTINCT SpanId) FROM otel_traces"),
+            30
+        );
+        // Numbers go on after the replayed ones.
+        let handle = writer.handle();
+        submit(&handle, &batch(30, 10)).await.unwrap();
+        assert!(handle.caught_up(Duration::from_secs(10)).await);
+        assert_eq!(
+            count(
+                &reader,
+                &format!("SELECT loaded_through FROM {LOADED_THROUGH_TABLE}")
+            ),
+            4
+        );
+        tokio::task::spawn_blocking(move || writer.shutdown())
+            .await
+            .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
     }
-}
 
-fn run(
-    conn: Connection,
-    mut rx: mpsc::UnboundedReceiver<Message>,
-    max_group_rows: usize,
-    metrics: &StoreMetrics,
-) {
-    let mut stopping = false;
-    let mut pending_checkpoint = None;
-    while !stopping {
-        let first = match rx.blocking_recv() {
-            Some(Message::Write(job)) => job,
-            Some(Message::Checkpoint(done)) => {
-                checkpoint(&conn, done);
-                continue;
-            }
-            Some(Message::Shutdown) | None => break,
-        };
-        let mut rows = job_rows(&first);
-        let mut group = vec![first];
-        while rows < max_group_rows {
-            match rx.try_recv() {
-                Ok(Message::Write(job)) => {
-                    rows += job_rows(&job);
-                    group.push(job);
-                }
-                Ok(Message::Checkpoint(done)) => {
-                    pending_checkpoint = Some(done);
-                    break;
-                }
-                Ok(Message::Shutdown) => {
-                    stopping = true;
-                    break;
-                }
-                Err(_) => break,
-            }
-        }
-        commit_group(&conn, group, metrics);
-        if let Some(done) = pending_checkpoint.take() {
-            checkpoint(&conn, done);
-        }
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_full_spool_refuses_and_shutdown_loads_what_is_queued() {
+        let dir = temp("full");
+        let conn = open(&dir);
+        let reader = conn.try_clone().unwrap();
+        let b = batch(0, 10);
+        let mut options = options(&dir);
+        // Room for the header and two records.
+        options.spool.max_bytes = 8 + 2 * (17 + Payload::of(&b).len() as u64);
+        let (writer, _) = Writer::start(conn, options, Arc::default()).unwrap();
+        let handle = writer.handle();
+        submit(&handle, &batch(0, 10)).await.unwrap();
+        submit(&handle, &batch(10, 10)).await.unwrap();
+        let e = submit(&handle, &batch(20, 10)).await.unwrap_err();
+        assert!(matches!(e, CommitError::SpoolFull { .. }), "{e}");
+        // Loading frees the room.
+        assert!(handle.caught_up(Duration::from_secs(10)).await);
+        submit(&handle, &batch(20, 10)).await.unwrap();
+        tokio::task::spawn_blocking(move || writer.shutdown())
+            .await
+            .unwrap();
+        assert_eq!(count(&reader, "SELECT count(*) FROM otel_traces"), 30);
+        let _ = std::fs::remove_dir_all(&dir);
     }
-    // Whatever is still queued was accepted into the queue: commit it too.
-    rx.close();
-    let mut rest = Vec::new();
-    while let Ok(msg) = rx.try_recv() {
-        match msg {
-            Message::Write(job) => rest.push(job),
-            // The shutdown checkpoint below serves it.
-            Message::Checkpoint(done) => {
-                let _ = done.send(Ok(()));
-            }
-            Message::Shutdown => {}
-        }
-    }
-    if !rest.is_empty() {
-        commit_group(&conn, rest, metrics);
-    }
-    if let Err(e) = conn.execute_batch("CHECKPOINT") {
-        tracing::warn!(error = %e, "checkpoint at shutdown failed; the WAL will be replayed at next start");
-    }
-    if let Err((_, e)) = conn.close() {
-        tracing::error!(error = %e, "closing the database failed");
-    }
-    tracing::info!("database closed");
-}
-
-fn checkpoint(conn: &Connection, done: oneshot::Sender<Result<(), String>>) {
-    let started = Instant::now();
-    let result = conn.execute_batch("CHECKPOINT").map_err(|e| e.to_string());
-    tracing::debug!("checkpoint took {:.0?}", started.elapsed());
-    let _ = done.send(result);
-}
-
-fn job_rows(job: &WriteJob) -> usize {
-    job.rows.iter().map(|r| r.batch.num_rows()).sum()
-}
-
-/// Commits a group; if the group fails, retries each job alone so one bad
-/// request cannot fail the others that happened to share its transaction.
-fn commit_group(conn: &Connection, group: Vec<WriteJob>, metrics: &StoreMetrics) {
-    let started = Instant::now();
-    let result = write(conn, group.iter().flat_map(|j| j.rows.iter()));
-    metrics
-        .commit_duration
-        .observe(started.elapsed().as_secs_f64());
-    match result {
-        Ok(()) => {
-            for job in group {
-                count_rows(&job, metrics);
-                let _ = job.done.send(Ok(()));
-            }
-        }
-        Err(e) if group.len() > 1 => {
-            tracing::warn!(error = %e, jobs = group.len(), "group commit failed; retrying requests one by one");
-            for job in group {
-                commit_group(conn, vec![job], metrics);
-            }
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "commit failed");
-            metrics.commit_errors.inc();
-            for job in group {
-                let _ = job.done.send(Err(CommitError::Database(e.to_string())));
-            }
-        }
-    }
-}
-
-fn count_rows(job: &WriteJob, metrics: &StoreMetrics) {
-    for rows in &job.rows {
-        metrics
-            .rows_written
-            .get_or_create(&TableLabel { table: rows.table })
-            .inc_by(rows.batch.num_rows() as u64);
-    }
-}
-
-fn write<'a>(conn: &Connection, rows: impl Iterator<Item = &'a TableRows>) -> duckdb::Result<()> {
-    conn.execute_batch("BEGIN TRANSACTION")?;
-    let result = (|| {
-        let mut appenders = HashMap::new();
-        for r in rows {
-            if !appenders.contains_key(r.table) {
-                appenders.insert(r.table, conn.appender(r.table)?);
-            }
-            let appender = appenders.get_mut(r.table).expect("inserted above");
-            appender.append_record_batch(r.batch.clone())?;
-        }
-        for (_, mut appender) in appenders {
-            appender.flush()?;
-        }
-        conn.execute_batch("COMMIT")
-    })();
-    if result.is_err() {
-        let _ = conn.execute_batch("ROLLBACK");
-    }
-    result
 }

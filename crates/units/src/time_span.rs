@@ -15,6 +15,10 @@ impl TimeSpan {
         Self(Duration::from_secs(n))
     }
 
+    pub const fn millis(n: u64) -> Self {
+        Self(Duration::from_millis(n))
+    }
+
     pub const fn duration(self) -> Duration {
         self.0
     }

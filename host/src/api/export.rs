@@ -64,6 +64,8 @@ async fn export_inner(State(state): State<ApiState>, body: Body) -> Response {
         }
     };
 
+    // An export starts from what is loaded: wait for what was acknowledged.
+    state.writes.caught_up().await;
     let shutdown = state.shutdown.clone();
     let (chunks, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let (started, first) = oneshot::channel::<Result<(), QueryError>>();

@@ -129,6 +129,7 @@ async fn run(
     format: Format,
 ) -> Response {
     let started = Instant::now();
+    let caught_up = state.writes.caught_up().await;
     // Dropped with this future when the client goes away: the query stops
     // instead of holding its slot until the deadline.
     let cancel = Cancel::default();
@@ -168,12 +169,12 @@ async fn run(
             let h = response.headers_mut();
             h.insert("sluice-rows", HeaderValue::from(output.encoded.rows));
             h.insert(
+                "sluice-caught-up",
+                HeaderValue::from_static(bool_str(caught_up)),
+            );
+            h.insert(
                 "sluice-truncated",
-                HeaderValue::from_static(if output.encoded.truncated {
-                    "true"
-                } else {
-                    "false"
-                }),
+                HeaderValue::from_static(bool_str(output.encoded.truncated)),
             );
             if let Ok(v) =
                 HeaderValue::from_str(&format!("{:.3}", output.elapsed.as_secs_f64() * 1e3))
@@ -192,6 +193,10 @@ async fn run(
             response
         }
     }
+}
+
+fn bool_str(b: bool) -> &'static str {
+    if b { "true" } else { "false" }
 }
 
 /// Cancels its query, and counts it, when dropped before it is disarmed:

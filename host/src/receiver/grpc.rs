@@ -164,11 +164,13 @@ pub fn status(e: &IngestError) -> Status {
         // Not OUT_OF_RANGE: OTLP exporters retry that, and the same request
         // would be refused again.
         IngestError::TooLarge(_) => Status::invalid_argument(msg),
-        IngestError::QueueFull { retry_after, .. } => Status::with_error_details(
-            Code::ResourceExhausted,
-            msg,
-            ErrorDetails::with_retry_info(Some(*retry_after)),
-        ),
+        IngestError::QueueFull { retry_after, .. } | IngestError::SpoolFull { retry_after, .. } => {
+            Status::with_error_details(
+                Code::ResourceExhausted,
+                msg,
+                ErrorDetails::with_retry_info(Some(*retry_after)),
+            )
+        }
         IngestError::Unavailable { retry_after, .. }
         | IngestError::PluginFailed { retry_after, .. } => Status::with_error_details(
             Code::Unavailable,

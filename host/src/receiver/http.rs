@@ -180,11 +180,13 @@ fn error_response(encoding: Encoding, e: &IngestError) -> Response {
             tonic::Code::InvalidArgument,
             None,
         ),
-        IngestError::QueueFull { retry_after, .. } => (
-            StatusCode::TOO_MANY_REQUESTS,
-            tonic::Code::ResourceExhausted,
-            Some(*retry_after),
-        ),
+        IngestError::QueueFull { retry_after, .. } | IngestError::SpoolFull { retry_after, .. } => {
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                tonic::Code::ResourceExhausted,
+                Some(*retry_after),
+            )
+        }
         IngestError::Unavailable { retry_after, .. }
         | IngestError::PluginFailed { retry_after, .. } => (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -1,0 +1,670 @@
+//! The spool: an append-only, checksummed log of accepted batches, in
+//! segment files in a directory of its own. It is the durability step that
+//! lets a request be acknowledged before its rows are in DuckDB: append,
+//! [`Spool::sync`] once for a whole group, acknowledge; a loader then moves
+//! what the spool holds into DuckDB in large transactions and
+//! [`Spool::release`]s it.
+//!
+//! Records carry a sequence number that never goes back, so the loader can
+//! record "loaded through N" inside its own DuckDB transaction and a restart
+//! replays exactly what is after it. A record cut short or damaged (a crash
+//! mid-write) ends its segment: it and everything after it in that segment
+//! are cut off and counted, never fatal. Only unacknowledged writes can be
+//! there, since an acknowledgement waits for the sync.
+//!
+//! The [writer](crate::Writer) is its only user: it appends and syncs on
+//! one thread and loads and releases on another.
+
+mod segment;
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+use sluice_otlp::{Batch, Signal};
+
+use segment::{MAGIC, Next, RawRecord, Reader, frame, framed_len};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    /// Appending would take the spool past its size: refuse the request
+    /// with a retryable error until the loader releases room.
+    #[error("the spool is full ({used} of {max} bytes); retry once it has been loaded")]
+    Full { used: u64, max: u64 },
+    #[error("spool {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    /// Intact on disk (its checksum matched) but not a request: written by
+    /// something else, or a bug.
+    #[error("spool record {seq} is not a valid {signal} request: {message}")]
+    Decode {
+        seq: u64,
+        signal: &'static str,
+        message: String,
+    },
+}
+
+/// Sizes of the spool; `max_bytes` comes from `store.spool_max_bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpoolOptions {
+    /// Most bytes on disk, records and headers; past it appends are refused.
+    pub max_bytes: u64,
+    /// A segment past this size is closed and a new one started; released
+    /// room comes back a whole segment at a time.
+    pub segment_bytes: u64,
+}
+
+impl Default for SpoolOptions {
+    fn default() -> Self {
+        Self {
+            max_bytes: 1 << 30,
+            segment_bytes: 64 << 20,
+        }
+    }
+}
+
+/// What opening found and mended.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Opened {
+    /// Records kept: after `loaded_through`, intact.
+    pub records: u64,
+    /// Bytes cut from segment ends: torn or damaged writes.
+    pub cut_bytes: u64,
+    /// Why, for each segment that was cut.
+    pub cuts: Vec<String>,
+}
+
+/// A batch as the spool stores it: its signal and its protobuf encoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payload {
+    signal: Signal,
+    bytes: Vec<u8>,
+}
+
+impl Payload {
+    pub fn of(batch: &Batch) -> Self {
+        let bytes = match batch {
+            Batch::Traces(r) => r.encode_to_vec(),
+            Batch::Logs(r) => r.encode_to_vec(),
+            Batch::Metrics(r) => r.encode_to_vec(),
+        };
+        Self {
+            signal: batch.signal(),
+            bytes,
+        }
+    }
+
+    /// Bytes of the encoding.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
+/// One accepted batch, back from the spool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub seq: u64,
+    pub batch: Batch,
+}
+
+#[derive(Debug)]
+struct SegmentInfo {
+    path: PathBuf,
+    /// Sequence numbers of its records, first and last; `last < first`
+    /// while it holds none.
+    first: u64,
+    last: u64,
+    bytes: u64,
+}
+
+#[derive(Debug)]
+pub struct Spool {
+    dir: PathBuf,
+    options: SpoolOptions,
+    /// Oldest first; the last one is written to.
+    segments: VecDeque<SegmentInfo>,
+    current: BufWriter<File>,
+    next_seq: u64,
+    used: u64,
+    buf: Vec<u8>,
+}
+
+impl Spool {
+    /// Opens the spool in `dir` (made if missing). Records at or before
+    /// `loaded_through` (what the database says it has loaded) are released;
+    /// the rest are kept for [`Spool::replay`]. Sequence numbers continue
+    /// after both.
+    pub fn open(
+        dir: &Path,
+        options: SpoolOptions,
+        loaded_through: u64,
+    ) -> Result<(Self, Opened), SpoolError> {
+        let io = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| SpoolError::Io { path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(io(dir))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "spool"))
+            .collect();
+        names.sort();
+        let mut opened = Opened::default();
+        let mut segments = VecDeque::new();
+        let mut last_seq = loaded_through;
+        for path in names {
+            let Scanned { info, kept, cut } = scan(&path, loaded_through)?;
+            if let Some((bytes, why)) = cut {
+                opened.cut_bytes += bytes;
+                opened.cuts.push(format!("{}: {why}", path.display()));
+            }
+            opened.records += kept;
+            if info.last >= info.first {
+                last_seq = last_seq.max(info.last);
+            }
+            if info.last < info.first || info.last <= loaded_through {
+                std::fs::remove_file(&path).map_err(io(&path))?;
+            } else {
+                segments.push_back(info);
+            }
+        }
+        let next_seq = last_seq + 1;
+        let (current, info) = create_segment(dir, next_seq)?;
+        segments.push_back(info);
+        let used = segments.iter().map(|s| s.bytes).sum();
+        let spool = Self {
+            dir: dir.to_path_buf(),
+            options,
+            segments,
+            current,
+            next_seq,
+            used,
+            buf: Vec::new(),
+        };
+        Ok((spool, opened))
+    }
+
+    /// Bytes on disk.
+    pub fn used(&self) -> u64 {
+        self.used
+    }
+
+    /// The sequence number the next append gets.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Writes `batch` (not yet durable: see [`Spool::sync`]) and returns its
+    /// sequence number, or refuses it when the spool is full.
+    pub fn append(&mut self, batch: &Batch) -> Result<u64, SpoolError> {
+        let payload = Payload::of(batch);
+        self.append_payload(&payload)
+    }
+
+    /// [`Spool::append`] for a batch already encoded, so that the encoding
+    /// can be done by whoever holds the batch rather than by the one thread
+    /// that writes the spool.
+    pub fn append_payload(&mut self, payload: &Payload) -> Result<u64, SpoolError> {
+        let Payload { signal, bytes } = payload;
+        let len = framed_len(bytes.len());
+        let current = self
+            .segments
+            .back()
+            .expect("there is always a current segment");
+        let rotate =
+            current.bytes > MAGIC.len() as u64 && current.bytes + len > self.options.segment_bytes;
+        // A new segment's header takes room too.
+        let needed = len + if rotate { MAGIC.len() as u64 } else { 0 };
+        if self.used + needed > self.options.max_bytes {
+            return Err(SpoolError::Full {
+                used: self.used,
+                max: self.options.max_bytes,
+            });
+        }
+        if rotate {
+            self.rotate()?;
+        }
+        let seq = self.next_seq;
+        self.buf.clear();
+        frame(&mut self.buf, seq, *signal, bytes);
+        let path = self.current_path();
+        self.current
+            .write_all(&self.buf)
+            .map_err(|source| SpoolError::Io { path, source })?;
+        let current = self.segments.back_mut().expect("a current segment");
+        if current.last < current.first {
+            current.first = seq;
+        }
+        current.last = seq;
+        current.bytes += len;
+        self.used += len;
+        self.next_seq += 1;
+        Ok(seq)
+    }
+
+    /// Makes every record appended so far durable: one fsync for however
+    /// many appends came before it (group commit).
+    pub fn sync(&mut self) -> Result<(), SpoolError> {
+        let path = self.current_path();
+        let err = |source| SpoolError::Io {
+            path: path.clone(),
+            source,
+        };
+        self.current.flush().map_err(err)?;
+        self.current.get_ref().sync_data().map_err(err)
+    }
+
+    /// Frees the room of every record up to `through` (the loader has
+    /// committed them to the database), a whole segment at a time.
+    pub fn release(&mut self, through: u64) -> Result<(), SpoolError> {
+        let current_done = self
+            .segments
+            .back()
+            .is_some_and(|s| s.last >= s.first && s.last <= through);
+        if current_done {
+            // Start a new current segment so that the old one can go.
+            self.rotate()?;
+        }
+        while self.segments.len() > 1 {
+            let oldest = &self.segments[0];
+            if oldest.last >= oldest.first && oldest.last > through {
+                break;
+            }
+            let oldest = self.segments.pop_front().expect("more than one");
+            std::fs::remove_file(&oldest.path).map_err(|source| SpoolError::Io {
+                path: oldest.path.display().to_string(),
+                source,
+            })?;
+            self.used -= oldest.bytes;
+        }
+        Ok(())
+    }
+
+    /// Every record after `after`, oldest first, read from disk as the
+    /// iterator goes (the spool may hold far more than memory). Reads what
+    /// has been synced or flushed; call [`Spool::sync`] first.
+    pub fn replay(&self, after: u64) -> impl Iterator<Item = Result<Record, SpoolError>> + '_ {
+        self.segments
+            .iter()
+            .filter(move |s| s.last >= s.first && s.last > after)
+            .flat_map(move |s| SegmentRecords::open(&s.path, after))
+    }
+
+    fn current_path(&self) -> String {
+        self.segments
+            .back()
+            .map_or_else(String::new, |s| s.path.display().to_string())
+    }
+
+    /// Closes the current segment durably and starts a new one.
+    fn rotate(&mut self) -> Result<(), SpoolError> {
+        self.sync()?;
+        let (current, info) = create_segment(&self.dir, self.next_seq)?;
+        self.current = current;
+        self.used += info.bytes;
+        self.segments.push_back(info);
+        Ok(())
+    }
+}
+
+/// Makes a new, empty segment whose name sorts after every older one, and
+/// makes its directory entry durable.
+fn create_segment(
+    dir: &Path,
+    first_seq: u64,
+) -> Result<(BufWriter<File>, SegmentInfo), SpoolError> {
+    let path = dir.join(format!("{first_seq:020}.spool"));
+    let err = |source| SpoolError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(&path)
+        .map_err(err)?;
+    file.write_all(MAGIC).map_err(err)?;
+    file.sync_data().map_err(err)?;
+    File::open(dir).and_then(|d| d.sync_all()).map_err(err)?;
+    let info = SegmentInfo {
+        path: path.clone(),
+        first: first_seq,
+        last: first_seq - 1,
+        bytes: MAGIC.len() as u64,
+    };
+    Ok((BufWriter::with_capacity(1 << 20, file), info))
+}
+
+/// What [`scan`] found in a segment.
+struct Scanned {
+    info: SegmentInfo,
+    /// Records after `loaded_through`.
+    kept: u64,
+    /// Bytes cut off the end, and why.
+    cut: Option<(u64, String)>,
+}
+
+/// Reads a segment through; cuts it after its last intact record if it
+/// ends in a torn or damaged one.
+fn scan(path: &Path, loaded_through: u64) -> Result<Scanned, SpoolError> {
+    let err = |source| SpoolError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let file = File::open(path).map_err(err)?;
+    let size = file.metadata().map_err(err)?.len();
+    let (mut reader, bad_header) = Reader::new(BufReader::new(file)).map_err(err)?;
+    let (mut first, mut last, mut kept) = (0u64, 0u64, 0u64);
+    let mut damaged = bad_header;
+    while damaged.is_none() {
+        match reader.next().map_err(err)? {
+            Next::Record(RawRecord { seq, .. }) => {
+                if first == 0 {
+                    first = seq;
+                }
+                last = seq;
+                kept += u64::from(seq > loaded_through);
+            }
+            Next::End => break,
+            Next::Damaged(why) => damaged = Some(why),
+        }
+    }
+    let good = reader.good_len;
+    let cut = match damaged {
+        Some(why) => {
+            let file = OpenOptions::new().write(true).open(path).map_err(err)?;
+            file.set_len(good).map_err(err)?;
+            file.sync_all().map_err(err)?;
+            Some((size - good, why))
+        }
+        None => None,
+    };
+    let (first, last) = if first == 0 { (1, 0) } else { (first, last) };
+    let info = SegmentInfo {
+        path: path.to_path_buf(),
+        first,
+        last,
+        bytes: good,
+    };
+    Ok(Scanned { info, kept, cut })
+}
+
+/// The records of one segment after a sequence number, read lazily.
+struct SegmentRecords {
+    reader: Option<Reader<BufReader<File>>>,
+    path: PathBuf,
+    after: u64,
+    error: Option<SpoolError>,
+}
+
+impl SegmentRecords {
+    fn open(path: &Path, after: u64) -> Self {
+        let mut error = None;
+        let reader = match File::open(path).and_then(|f| Reader::new(BufReader::new(f))) {
+            Ok((reader, None)) => Some(reader),
+            Ok((_, Some(why))) => {
+                error = Some(SpoolError::Io {
+                    path: path.display().to_string(),
+                    source: io::Error::new(io::ErrorKind::InvalidData, why),
+                });
+                None
+            }
+            Err(source) => {
+                error = Some(SpoolError::Io {
+                    path: path.display().to_string(),
+                    source,
+                });
+                None
+            }
+        };
+        Self {
+            reader,
+            path: path.to_path_buf(),
+            after,
+            error,
+        }
+    }
+}
+
+impl Iterator for SegmentRecords {
+    type Item = Result<Record, SpoolError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(e) = self.error.take() {
+            return Some(Err(e));
+        }
+        loop {
+            let next = match self.reader.as_mut()?.next() {
+                Ok(next) => next,
+                Err(source) => {
+                    self.reader = None;
+                    return Some(Err(SpoolError::Io {
+                        path: self.path.display().to_string(),
+                        source,
+                    }));
+                }
+            };
+            match next {
+                Next::Record(raw) if raw.seq <= self.after => continue,
+                Next::Record(raw) => return Some(decode(raw)),
+                // Opening cut damage off; what is past the end now is a
+                // write still being made.
+                Next::End | Next::Damaged(_) => {
+                    self.reader = None;
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+fn decode(raw: RawRecord) -> Result<Record, SpoolError> {
+    let bad = |e: prost::DecodeError| SpoolError::Decode {
+        seq: raw.seq,
+        signal: raw.signal.name(),
+        message: e.to_string(),
+    };
+    let bytes = raw.payload.as_slice();
+    let batch = match raw.signal {
+        Signal::Traces => Batch::Traces(ExportTraceServiceRequest::decode(bytes).map_err(bad)?),
+        Signal::Logs => Batch::Logs(ExportLogsServiceRequest::decode(bytes).map_err(bad)?),
+        Signal::Metrics => Batch::Metrics(ExportMetricsServiceRequest::decode(bytes).map_err(bad)?),
+    };
+    Ok(Record {
+        seq: raw.seq,
+        batch,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "sluice-spool-{name}-{}-{:?}",
+            std::process::id(),
+            std::time::SystemTime::now()
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    fn batch(name: &str) -> Batch {
+        Batch::Traces(ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![Span {
+                        trace_id: vec![1; 16],
+                        span_id: vec![2; 8],
+                        name: name.into(),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        })
+    }
+
+    /// The bytes a batch's record takes.
+    fn framed(b: &Batch) -> u64 {
+        let Batch::Traces(t) = b else { panic!() };
+        framed_len(t.encoded_len())
+    }
+
+    fn names(spool: &Spool, after: u64) -> Vec<(u64, String)> {
+        spool
+            .replay(after)
+            .map(|r| {
+                let r = r.unwrap();
+                let Batch::Traces(t) = r.batch else { panic!() };
+                (
+                    r.seq,
+                    t.resource_spans[0].scope_spans[0].spans[0].name.clone(),
+                )
+            })
+            .collect()
+    }
+
+    fn segment_files(d: &Path) -> Vec<PathBuf> {
+        let mut v: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn what_was_synced_is_replayed_after_a_restart_in_order() {
+        let d = dir("replay");
+        let (mut spool, opened) = Spool::open(&d, SpoolOptions::default(), 0).unwrap();
+        assert_eq!(opened, Opened::default());
+        for n in ["a", "b", "c"] {
+            spool.append(&batch(n)).unwrap();
+        }
+        spool.sync().unwrap();
+        drop(spool);
+        let (spool, opened) = Spool::open(&d, SpoolOptions::default(), 0).unwrap();
+        assert_eq!(opened.records, 3);
+        assert_eq!(opened.cut_bytes, 0);
+        assert_eq!(
+            names(&spool, 0),
+            [(1, "a".into()), (2, "b".into()), (3, "c".into())]
+        );
+        assert_eq!(names(&spool, 2), [(3, "c".into())]);
+        assert_eq!(spool.next_seq(), 4);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_and_counted_and_the_spool_goes_on() {
+        let d = dir("torn");
+        let (mut spool, _) = Spool::open(&d, SpoolOptions::default(), 0).unwrap();
+        for n in ["a", "b"] {
+            spool.append(&batch(n)).unwrap();
+        }
+        spool.sync().unwrap();
+        drop(spool);
+        let file = segment_files(&d).pop().unwrap();
+        let len = std::fs::metadata(&file).unwrap().len();
+        // The crash came in the middle of writing "b".
+        OpenOptions::new()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_len(len - 3)
+            .unwrap();
+        let (mut spool, opened) = Spool::open(&d, SpoolOptions::default(), 0).unwrap();
+        assert_eq!(opened.records, 1);
+        assert_eq!(opened.cut_bytes, len - 3 - 8 - framed(&batch("a")));
+        assert_eq!(opened.cuts.len(), 1, "{:?}", opened.cuts);
+        assert_eq!(names(&spool, 0), [(1, "a".into())]);
+        // The lost write's number is given again: it was never acknowledged.
+        assert_eq!(spool.append(&batch("c")).unwrap(), 2);
+        spool.sync().unwrap();
+        drop(spool);
+        let (spool, opened) = Spool::open(&d, SpoolOptions::default(), 0).unwrap();
+        assert_eq!(opened.cut_bytes, 0);
+        assert_eq!(names(&spool, 0), [(1, "a".into()), (2, "c".into())]);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn loaded_records_are_released_and_numbers_never_go_back() {
+        let d = dir("release");
+        let options = SpoolOptions {
+            max_bytes: 1 << 20,
+            // About two records a segment.
+            segment_bytes: 8 + 2 * framed(&batch("x")),
+        };
+        let (mut spool, _) = Spool::open(&d, options, 0).unwrap();
+        for n in ["a", "b", "c", "d", "e"] {
+            spool.append(&batch(n)).unwrap();
+        }
+        spool.sync().unwrap();
+        assert_eq!(segment_files(&d).len(), 3);
+        spool.release(3).unwrap();
+        // The segment holding 3 and 4 stays until 4 is loaded too.
+        assert_eq!(names(&spool, 0)[0].0, 3);
+        spool.release(5).unwrap();
+        assert!(names(&spool, 0).is_empty());
+        assert_eq!(segment_files(&d).len(), 1, "only a fresh current segment");
+        assert_eq!(spool.used(), 8);
+        drop(spool);
+        // The database says 5 is loaded; the spool is empty: go on at 6.
+        let (spool, opened) = Spool::open(&d, options, 5).unwrap();
+        assert_eq!(opened.records, 0);
+        assert_eq!(spool.next_seq(), 6);
+        drop(spool);
+        // Records already loaded that a crash left in the spool are not kept.
+        let d2 = dir("release-after-crash");
+        let (mut spool, _) = Spool::open(&d2, SpoolOptions::default(), 0).unwrap();
+        for n in ["a", "b", "c"] {
+            spool.append(&batch(n)).unwrap();
+        }
+        spool.sync().unwrap();
+        drop(spool);
+        let (spool, opened) = Spool::open(&d2, SpoolOptions::default(), 2).unwrap();
+        assert_eq!(opened.records, 1);
+        assert_eq!(names(&spool, 2), [(3, "c".into())]);
+        let _ = std::fs::remove_dir_all(&d);
+        let _ = std::fs::remove_dir_all(&d2);
+    }
+
+    #[test]
+    fn a_full_spool_refuses_until_room_is_released() {
+        let d = dir("full");
+        let one = framed(&batch("x"));
+        let options = SpoolOptions {
+            max_bytes: 8 + 2 * one,
+            segment_bytes: 8 + one,
+        };
+        let (mut spool, _) = Spool::open(&d, options, 0).unwrap();
+        spool.append(&batch("a")).unwrap();
+        // A new segment's header counts too: the second record does not fit.
+        let e = spool.append(&batch("b")).unwrap_err();
+        assert!(matches!(e, SpoolError::Full { .. }), "{e}");
+        assert!(e.to_string().contains("spool is full"), "{e}");
+        spool.sync().unwrap();
+        spool.release(1).unwrap();
+        spool.append(&batch("b")).unwrap();
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}

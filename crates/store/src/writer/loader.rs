@@ -1,0 +1,279 @@
+//! The loader thread: moves acknowledged rows into DuckDB in large
+//! transactions, each recording how far into the spool it reaches.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use duckdb::Connection;
+use tokio::sync::{oneshot, watch};
+
+use super::LoaderMessage;
+use crate::metrics::{StoreMetrics, TableLabel};
+use crate::spool::Spool;
+use crate::{TableRows, encode};
+
+/// The one-row table that says through which spool record the database
+/// holds everything. Written in the same transaction as the rows.
+pub const LOADED_THROUGH_TABLE: &str = "sluice_spool_state";
+
+/// Retries of a failing load while shutting down; past them the rows stay
+/// in the spool for the next start.
+const SHUTDOWN_TRIES: u32 = 3;
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// One acknowledged request's rows.
+#[derive(Debug)]
+pub(crate) struct LoadJob {
+    pub seq: u64,
+    pub rows: Vec<TableRows>,
+    /// Released once the rows are loaded.
+    #[allow(dead_code)]
+    pub held: Box<dyn std::fmt::Debug + Send>,
+}
+
+/// Makes the state table if it is missing; returns its number.
+pub(super) fn prepare_state(conn: &Connection) -> duckdb::Result<u64> {
+    conn.execute_batch(&format!(
+        "CREATE TABLE IF NOT EXISTS {LOADED_THROUGH_TABLE} (loaded_through UBIGINT NOT NULL);
+         INSERT INTO {LOADED_THROUGH_TABLE}
+             SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM {LOADED_THROUGH_TABLE});"
+    ))?;
+    conn.query_row(
+        &format!("SELECT max(loaded_through) FROM {LOADED_THROUGH_TABLE}"),
+        [],
+        |r| r.get(0),
+    )
+}
+
+pub(super) struct Loader {
+    conn: Connection,
+    max_rows: usize,
+    metrics: std::sync::Arc<StoreMetrics>,
+    pending: Vec<LoadJob>,
+    pending_rows: usize,
+}
+
+impl Loader {
+    pub fn new(conn: Connection, max_rows: usize, metrics: std::sync::Arc<StoreMetrics>) -> Self {
+        Self {
+            conn,
+            max_rows,
+            metrics,
+            pending: Vec::new(),
+            pending_rows: 0,
+        }
+    }
+
+    /// Loads every spool record after `after`; returns how many there were.
+    /// A record that is intact but cannot be read back as rows is skipped
+    /// with an error in the log: it can never load, and keeping it would
+    /// stop every later one.
+    pub fn replay(&mut self, spool: &mut Spool, after: u64) -> duckdb::Result<u64> {
+        let mut count = 0;
+        let mut last = after;
+        let mut rows = Vec::new();
+        let mut n = 0;
+        for record in spool.replay(after) {
+            let record = match record {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "spool: a record cannot be read back; skipped");
+                    continue;
+                }
+            };
+            count += 1;
+            last = record.seq;
+            match encode(&record.batch) {
+                Ok(r) => {
+                    n += r.iter().map(|t| t.batch.num_rows()).sum::<usize>();
+                    rows.extend(r);
+                }
+                Err(e) => {
+                    tracing::error!(seq = record.seq, error = %e, "spool: a record cannot be encoded as rows; skipped");
+                }
+            }
+            if n >= self.max_rows {
+                self.write_counted(&rows, last)?;
+                rows.clear();
+                n = 0;
+            }
+        }
+        if last > after {
+            self.write_counted(&rows, last)?;
+            release(spool, last);
+        }
+        if count > 0 {
+            tracing::info!(
+                records = count,
+                "spool: loaded what the last run acknowledged"
+            );
+        }
+        Ok(count)
+    }
+
+    pub fn run(
+        mut self,
+        rx: Receiver<LoaderMessage>,
+        spool: &Mutex<Spool>,
+        loaded: &watch::Sender<u64>,
+        interval: Duration,
+    ) {
+        let mut since: Option<Instant> = None;
+        loop {
+            let msg = match since {
+                None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                Some(t) => match interval.checked_sub(t.elapsed()) {
+                    Some(left) if !left.is_zero() => rx.recv_timeout(left),
+                    _ => Err(RecvTimeoutError::Timeout),
+                },
+            };
+            match msg {
+                Ok(LoaderMessage::Load(job)) => {
+                    self.pending_rows += job.rows.iter().map(|r| r.batch.num_rows()).sum::<usize>();
+                    self.pending.push(job);
+                    since.get_or_insert_with(Instant::now);
+                    if self.pending_rows >= self.max_rows {
+                        self.load(spool, loaded, false);
+                        since = None;
+                    }
+                }
+                Ok(LoaderMessage::Flush) | Err(RecvTimeoutError::Timeout) => {
+                    self.load(spool, loaded, false);
+                    since = None;
+                }
+                Ok(LoaderMessage::Checkpoint(done)) => {
+                    self.load(spool, loaded, false);
+                    since = None;
+                    self.checkpoint(done);
+                }
+                Ok(LoaderMessage::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        // The spooler sends Shutdown last: what came before is all here.
+        while let Ok(msg) = rx.try_recv() {
+            match msg {
+                LoaderMessage::Load(job) => self.pending.push(job),
+                LoaderMessage::Checkpoint(done) => {
+                    let _ = done.send(Ok(()));
+                }
+                LoaderMessage::Flush | LoaderMessage::Shutdown => {}
+            }
+        }
+        self.load(spool, loaded, true);
+        if let Err(e) = self.conn.execute_batch("CHECKPOINT") {
+            tracing::warn!(error = %e, "checkpoint at shutdown failed; the WAL will be replayed at next start");
+        }
+        if let Err((_, e)) = self.conn.close() {
+            tracing::error!(error = %e, "closing the database failed");
+        }
+        tracing::info!("database closed");
+    }
+
+    /// Loads what is pending, retrying while it fails: the rows were
+    /// acknowledged, and the spool keeps them until this succeeds.
+    fn load(&mut self, spool: &Mutex<Spool>, loaded: &watch::Sender<u64>, stopping: bool) {
+        let Some(through) = self.pending.last().map(|j| j.seq) else {
+            return;
+        };
+        let mut backoff = Duration::from_millis(100);
+        let mut tries = 0;
+        loop {
+            let rows = self.pending.iter().flat_map(|j| j.rows.iter());
+            match self.write(rows, through) {
+                Ok(()) => break,
+                Err(e) => {
+                    tries += 1;
+                    self.metrics.commit_errors.inc();
+                    if stopping && tries >= SHUTDOWN_TRIES {
+                        tracing::error!(error = %e, "loading the spool into the database failed at shutdown; it is loaded at the next start");
+                        return;
+                    }
+                    tracing::error!(error = %e, retry_in = ?backoff, "loading the spool into the database failed; the rows stay in the spool and are retried");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+        for job in &self.pending {
+            self.count(&job.rows);
+        }
+        self.pending.clear();
+        self.pending_rows = 0;
+        {
+            let mut spool = spool.lock().unwrap_or_else(|p| p.into_inner());
+            release(&mut spool, through);
+            self.metrics.spool_bytes.set(spool.used() as i64);
+        }
+        loaded.send_replace(through);
+    }
+
+    fn write_counted(&self, rows: &[TableRows], through: u64) -> duckdb::Result<()> {
+        self.write(rows.iter(), through)?;
+        self.count(rows);
+        Ok(())
+    }
+
+    fn count(&self, rows: &[TableRows]) {
+        for r in rows {
+            self.metrics
+                .rows_written
+                .get_or_create(&TableLabel { table: r.table })
+                .inc_by(r.batch.num_rows() as u64);
+        }
+    }
+
+    fn write<'a>(
+        &self,
+        rows: impl Iterator<Item = &'a TableRows>,
+        through: u64,
+    ) -> duckdb::Result<()> {
+        let started = Instant::now();
+        let conn = &self.conn;
+        conn.execute_batch("BEGIN TRANSACTION")?;
+        let result = (|| {
+            let mut appenders = HashMap::new();
+            for r in rows {
+                if !appenders.contains_key(r.table) {
+                    appenders.insert(r.table, conn.appender(r.table)?);
+                }
+                let appender = appenders.get_mut(r.table).expect("inserted above");
+                appender.append_record_batch(r.batch.clone())?;
+            }
+            for (_, mut appender) in appenders {
+                appender.flush()?;
+            }
+            conn.execute(
+                &format!("UPDATE {LOADED_THROUGH_TABLE} SET loaded_through = ?"),
+                [through],
+            )?;
+            conn.execute_batch("COMMIT")
+        })();
+        if result.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        self.metrics
+            .commit_duration
+            .observe(started.elapsed().as_secs_f64());
+        result
+    }
+
+    fn checkpoint(&self, done: oneshot::Sender<Result<(), String>>) {
+        let started = Instant::now();
+        let result = self
+            .conn
+            .execute_batch("CHECKPOINT")
+            .map_err(|e| e.to_string());
+        tracing::debug!("checkpoint took {:.0?}", started.elapsed());
+        let _ = done.send(result);
+    }
+}
+
+/// Frees the spool's room up to `through`. Failing to delete a segment
+/// only delays its room: the database's number keeps it from loading twice.
+fn release(spool: &mut Spool, through: u64) {
+    if let Err(e) = spool.release(through) {
+        tracing::warn!(error = %e, "spool: releasing loaded segments failed; retried after the next load");
+    }
+}
