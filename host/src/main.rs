@@ -87,6 +87,12 @@ enum ConfigCommand {
     Check { file: PathBuf },
 }
 
+// The receivers allocate and free millions of small strings a second
+// (decoded attributes, Arrow builders); glibc's allocator took a third of
+// their time under load (BENCHMARKS.md, "Ingest").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // reqwest (the CLI's client) has no TLS provider of its own here.
     let _ = rustls::crypto::ring::default_provider().install_default();
