@@ -250,6 +250,12 @@ impl Server {
                 .expect("a bound socket has an address");
             let max = r.max_decompressed_size.as_usize();
             let router = tonic::transport::Server::builder()
+                // HTTP/2's default 64 KiB window made a 350 KB export take
+                // several round trips of flow control: 92,093 → ~126,000
+                // spans/s with these (BENCHMARKS.md, "Ingest"). A connection
+                // can have at most 2 MiB in flight unread.
+                .initial_stream_window_size(1 << 20)
+                .initial_connection_window_size(2 << 20)
                 .add_service(OtlpGrpcService::<Traces>::new(
                     ingest.clone(),
                     guard.clone(),
