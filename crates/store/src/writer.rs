@@ -20,7 +20,7 @@ mod loader;
 mod spooler;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -221,6 +221,7 @@ pub struct Writer {
     handle: WriterHandle,
     spooler: Option<JoinHandle<()>>,
     loader: Option<JoinHandle<()>>,
+    shutting_down: Arc<AtomicBool>,
 }
 
 impl Writer {
@@ -252,6 +253,7 @@ impl Writer {
         });
         let spool = Arc::new(Mutex::new(spool));
 
+        let shutting_down = loader.shutting_down.clone();
         let (loader_tx, loader_rx) = std::sync::mpsc::channel();
         let (spooler_tx, spooler_rx) = mpsc::unbounded_channel();
         let loader_thread = {
@@ -284,6 +286,7 @@ impl Writer {
                 },
                 spooler: Some(spooler_thread),
                 loader: Some(loader_thread),
+                shutting_down,
             },
             started,
         ))
@@ -296,6 +299,7 @@ impl Writer {
     /// Acknowledges and loads everything already queued, checkpoints and
     /// closes the file.
     pub fn shutdown(mut self) {
+        self.shutting_down.store(true, Ordering::Release);
         let _ = self.handle.spooler.send(SpoolerMessage::Shutdown);
         for (name, thread) in [
             ("spooler", self.spooler.take()),
@@ -500,6 +504,41 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(count(&reader, "SELECT count(*) FROM otel_traces"), 30);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn rows_that_fail_to_load_stay_in_the_spool_and_shutdown_still_ends() {
+        let dir = temp("failing");
+        std::fs::create_dir_all(&dir).unwrap();
+        // Tables only: the views would keep the table from being renamed.
+        let conn = Connection::open(dir.join("db.duckdb")).unwrap();
+        crate::create_tables(&conn).unwrap();
+        let other = conn.try_clone().unwrap();
+        let (writer, _) = Writer::start(conn, options(&dir), Arc::default()).unwrap();
+        // Every load now fails: its table is gone.
+        other
+            .execute_batch("ALTER TABLE otel_traces RENAME TO moved_away")
+            .unwrap();
+        let handle = writer.handle();
+        submit(&handle, &batch(0, 10)).await.unwrap();
+        assert!(!handle.caught_up(Duration::from_millis(500)).await);
+        tokio::task::spawn_blocking(move || writer.shutdown())
+            .await
+            .unwrap();
+        other
+            .execute_batch("ALTER TABLE moved_away RENAME TO otel_traces")
+            .unwrap();
+        assert_eq!(count(&other, "SELECT count(*) FROM otel_traces"), 0);
+        // The next start loads what was acknowledged.
+        let metrics = Arc::new(StoreMetrics::default());
+        let (writer, started) =
+            Writer::start(other.try_clone().unwrap(), options(&dir), metrics).unwrap();
+        assert_eq!(started.replayed, 1);
+        assert_eq!(count(&other, "SELECT count(*) FROM otel_traces"), 10);
+        tokio::task::spawn_blocking(move || writer.shutdown())
+            .await
+            .unwrap();
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -49,6 +49,9 @@ pub(super) fn prepare_state(conn: &Connection) -> duckdb::Result<u64> {
 
 pub(super) struct Loader {
     conn: Connection,
+    /// Set when shutdown begins, so that a load failing over and over
+    /// (a broken disk) gives up rather than hold the shutdown forever.
+    pub shutting_down: std::sync::Arc<std::sync::atomic::AtomicBool>,
     max_rows: usize,
     metrics: std::sync::Arc<StoreMetrics>,
     pending: Vec<LoadJob>,
@@ -59,6 +62,7 @@ impl Loader {
     pub fn new(conn: Connection, max_rows: usize, metrics: std::sync::Arc<StoreMetrics>) -> Self {
         Self {
             conn,
+            shutting_down: Default::default(),
             max_rows,
             metrics,
             pending: Vec::new(),
@@ -186,6 +190,10 @@ impl Loader {
                 Err(e) => {
                     tries += 1;
                     self.metrics.commit_errors.inc();
+                    let stopping = stopping
+                        || self
+                            .shutting_down
+                            .load(std::sync::atomic::Ordering::Acquire);
                     if stopping && tries >= SHUTDOWN_TRIES {
                         tracing::error!(error = %e, "loading the spool into the database failed at shutdown; it is loaded at the next start");
                         return;
