@@ -3,6 +3,8 @@
 
 #[path = "support/fixture.rs"]
 mod fixture;
+#[path = "support/otlp.rs"]
+mod otlp;
 #[path = "support/query.rs"]
 mod query;
 #[path = "support/server.rs"]
@@ -567,5 +569,37 @@ fn a_disabled_query_api_says_so() {
     // Health and metrics stay up.
     let ready = reqwest::blocking::get(server.api_url("/readyz")).unwrap();
     assert_eq!(ready.status().as_u16(), 200);
+    server.stop();
+}
+
+/// Read-your-writes: with loads held back for ten minutes, a query still
+/// sees what was acknowledged before it, because it asks the loader to load
+/// first (without that it would wait out its 5 s and say it had not caught
+/// up).
+#[test]
+fn a_query_sees_every_span_acknowledged_before_it() {
+    use prost::Message as _;
+
+    let dir = TempDir::new("read-your-writes");
+    let server = start_with(&dir, "[store]\nload_interval = \"10m\"\n");
+    let mut stored = 0;
+    for round in 0..5u64 {
+        let spans = (0..100)
+            .map(|i| otlp::good_span(round * 100 + i, "ryw"))
+            .collect();
+        let (status, body) =
+            server.post_protobuf("/v1/traces", otlp::traces("ryw", spans).encode_to_vec());
+        assert_eq!(status, 200, "{body}");
+        stored += 100;
+        let answer = query_as(
+            &server,
+            "SELECT count(*) AS n FROM otel_traces",
+            json!([]),
+            "application/json",
+        );
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        assert_eq!(answer.caught_up.as_deref(), Some("true"));
+        assert_eq!(answer.json()["rows"][0][0], json!(stored));
+    }
     server.stop();
 }

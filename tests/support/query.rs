@@ -11,6 +11,7 @@ pub struct Answer {
     pub content_type: String,
     pub truncated: Option<String>,
     pub retry_after: Option<String>,
+    pub caught_up: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -64,6 +65,7 @@ pub fn post(
         content_type: header("content-type").unwrap_or_default(),
         truncated: header("sluice-truncated"),
         retry_after: header("retry-after"),
+        caught_up: header("sluice-caught-up"),
         body: resp.bytes().unwrap().to_vec(),
     }
 }
