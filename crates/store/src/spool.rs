@@ -42,6 +42,18 @@ pub enum SpoolError {
         #[source]
         source: io::Error,
     },
+    /// The directory holds another database's acknowledged requests.
+    #[error(
+        "the spool {dir} belongs to another database (its id is {found}, this database's is \
+         {expected}) and holds requests that database acknowledged: restore it beside its own \
+         database, or move it away (its requests are then not stored) or set store.spool_dir \
+         to another directory"
+    )]
+    Foreign {
+        dir: String,
+        found: String,
+        expected: String,
+    },
     /// Intact on disk (its checksum matched) but not a request: written by
     /// something else, or a bug.
     #[error("spool record {seq} is not a valid {signal} request: {message}")]
@@ -80,6 +92,47 @@ pub struct Opened {
     pub cut_bytes: u64,
     /// Why, for each segment that was cut.
     pub cuts: Vec<String>,
+}
+
+/// The file in a spool directory that names the database it belongs to.
+const OWNER_FILE: &str = "database-id";
+
+/// Ties the spool in `dir` to the database whose spool id is `owner`,
+/// before it is opened: a spool restored beside the wrong database must not
+/// be loaded into it, nor released because that database's numbers are
+/// higher. A spool of another database that holds no records is taken over.
+pub fn claim(dir: &Path, owner: &str) -> Result<(), SpoolError> {
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| SpoolError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let file = dir.join(OWNER_FILE);
+    match std::fs::read_to_string(&file) {
+        Ok(found) if found.trim() == owner => return Ok(()),
+        Ok(found) => {
+            let holds_records = std::fs::read_dir(dir)
+                .map_err(io(dir))?
+                .filter_map(|e| e.ok())
+                .filter(|e| e.path().extension().is_some_and(|x| x == "spool"))
+                .any(|e| e.metadata().is_ok_and(|m| m.len() > MAGIC.len() as u64));
+            if holds_records {
+                return Err(SpoolError::Foreign {
+                    dir: dir.display().to_string(),
+                    found: found.trim().to_string(),
+                    expected: owner.to_string(),
+                });
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(&file)(e)),
+    }
+    std::fs::write(&file, owner).map_err(io(&file))?;
+    File::open(&file)
+        .and_then(|f| f.sync_all())
+        .and_then(|()| File::open(dir))
+        .and_then(|d| d.sync_all())
+        .map_err(io(&file))
 }
 
 /// A batch as the spool stores it: its signal and its protobuf encoding.

@@ -233,7 +233,8 @@ impl Writer {
         options: WriterOptions,
         metrics: Arc<StoreMetrics>,
     ) -> Result<(Self, Started), StartError> {
-        let loaded_through = loader::prepare_state(&conn).map_err(StartError::State)?;
+        let (loaded_through, spool_id) = loader::prepare_state(&conn).map_err(StartError::State)?;
+        crate::spool::claim(&options.spool_dir, &spool_id)?;
         let (spool, opened) = Spool::open(&options.spool_dir, options.spool, loaded_through)?;
         for cut in &opened.cuts {
             tracing::warn!("spool: cut a torn or damaged write (never acknowledged) off {cut}");
@@ -408,8 +409,13 @@ mod tests {
         tokio::task::spawn_blocking(move || writer.shutdown())
             .await
             .unwrap();
-        let segments: Vec<_> = std::fs::read_dir(dir.join("spool")).unwrap().collect();
-        assert_eq!(segments.len(), 1, "one empty current segment");
+        let segments: Vec<_> = std::fs::read_dir(dir.join("spool"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "spool"))
+            .collect();
+        assert_eq!(segments.len(), 1, "one current segment: {segments:?}");
+        assert_eq!(std::fs::metadata(&segments[0]).unwrap().len(), 8, "empty");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -539,6 +545,33 @@ mod tests {
         tokio::task::spawn_blocking(move || writer.shutdown())
             .await
             .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn another_databases_spool_is_refused_unless_it_is_empty() {
+        let dir = temp("foreign");
+        let spool_dir = dir.join("spool");
+        crate::spool::claim(&spool_dir, "some-other-database").unwrap();
+        let (mut spool, _) = Spool::open(&spool_dir, SpoolOptions::default(), 0).unwrap();
+        spool.append(&batch(0, 1)).unwrap();
+        spool.sync().unwrap();
+        drop(spool);
+        let e = Writer::start(open(&dir), options(&dir), Arc::default()).unwrap_err();
+        assert!(
+            matches!(e, StartError::Spool(SpoolError::Foreign { .. })),
+            "{e}"
+        );
+        assert!(e.to_string().contains("belongs to another database"), "{e}");
+        // The record is still there: nothing was released or loaded.
+        let (mut spool, opened) = Spool::open(&spool_dir, SpoolOptions::default(), 0).unwrap();
+        assert_eq!(opened.records, 1);
+        spool.release(1).unwrap();
+        drop(spool);
+        // Empty, it is taken over.
+        let (writer, started) = Writer::start(open(&dir), options(&dir), Arc::default()).unwrap();
+        assert_eq!(started.replayed, 0);
+        writer.shutdown();
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

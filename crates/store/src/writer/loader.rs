@@ -33,17 +33,21 @@ pub(crate) struct LoadJob {
     pub held: Box<dyn std::fmt::Debug + Send>,
 }
 
-/// Makes the state table if it is missing; returns its number.
-pub(super) fn prepare_state(conn: &Connection) -> duckdb::Result<u64> {
+/// Makes the state table if it is missing; returns how far the spool is
+/// loaded and the database's spool id (made once, at random), which ties a
+/// spool directory to the one database it belongs to.
+pub(super) fn prepare_state(conn: &Connection) -> duckdb::Result<(u64, String)> {
     conn.execute_batch(&format!(
-        "CREATE TABLE IF NOT EXISTS {LOADED_THROUGH_TABLE} (loaded_through UBIGINT NOT NULL);
+        "CREATE TABLE IF NOT EXISTS {LOADED_THROUGH_TABLE} (
+             loaded_through UBIGINT NOT NULL,
+             spool_id VARCHAR NOT NULL);
          INSERT INTO {LOADED_THROUGH_TABLE}
-             SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM {LOADED_THROUGH_TABLE});"
+             SELECT 0, uuid()::VARCHAR WHERE NOT EXISTS (SELECT 1 FROM {LOADED_THROUGH_TABLE});"
     ))?;
     conn.query_row(
-        &format!("SELECT max(loaded_through) FROM {LOADED_THROUGH_TABLE}"),
+        &format!("SELECT loaded_through, spool_id FROM {LOADED_THROUGH_TABLE}"),
         [],
-        |r| r.get(0),
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )
 }
 
