@@ -497,8 +497,8 @@ impl<'a> Batch<'a> {
     }
 
     /// Every item's attributes in one call, as one buffer to iterate with
-    /// [`AllAttributes::of`]: the cheapest way to read them all. A snapshot:
-    /// later changes are not in it.
+    /// [`AllAttributes::of`](crate::AllAttributes::of): the cheapest way to
+    /// read them all. A snapshot: later changes are not in it.
     ///
     /// ```
     /// use sluice_sdk::Attributes;
