@@ -28,7 +28,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use sluice_otlp::{Batch, Signal};
 
-use segment::{MAGIC, Next, RawRecord, Reader, frame, framed_len};
+use segment::{MAGIC, Next, RawRecord, Reader, framed_len, header};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
@@ -77,7 +77,7 @@ pub struct SpoolOptions {
 impl Default for SpoolOptions {
     fn default() -> Self {
         Self {
-            max_bytes: 1 << 30,
+            max_bytes: 512 << 20,
             segment_bytes: 64 << 20,
         }
     }
@@ -94,6 +94,24 @@ pub struct Opened {
     pub cuts: Vec<String>,
 }
 
+/// Turns an I/O error at `path` into a [`SpoolError`]; the path's text is
+/// made only when there is an error.
+fn io_error(path: &Path) -> impl Fn(io::Error) -> SpoolError + '_ {
+    move |source| SpoolError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// The segment files in `dir`, in no particular order.
+fn segment_paths(dir: &Path) -> Result<Vec<PathBuf>, SpoolError> {
+    Ok(std::fs::read_dir(dir)
+        .map_err(io_error(dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "spool"))
+        .collect())
+}
+
 /// The file in a spool directory that names the database it belongs to.
 const OWNER_FILE: &str = "database-id";
 
@@ -102,20 +120,14 @@ const OWNER_FILE: &str = "database-id";
 /// be loaded into it, nor released because that database's numbers are
 /// higher. A spool of another database that holds no records is taken over.
 pub fn claim(dir: &Path, owner: &str) -> Result<(), SpoolError> {
-    let io = |path: &Path| {
-        let path = path.display().to_string();
-        move |source| SpoolError::Io { path, source }
-    };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    std::fs::create_dir_all(dir).map_err(io_error(dir))?;
     let file = dir.join(OWNER_FILE);
     match std::fs::read_to_string(&file) {
         Ok(found) if found.trim() == owner => return Ok(()),
         Ok(found) => {
-            let holds_records = std::fs::read_dir(dir)
-                .map_err(io(dir))?
-                .filter_map(|e| e.ok())
-                .filter(|e| e.path().extension().is_some_and(|x| x == "spool"))
-                .any(|e| e.metadata().is_ok_and(|m| m.len() > MAGIC.len() as u64));
+            let holds_records = segment_paths(dir)?
+                .iter()
+                .any(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > MAGIC.len() as u64));
             if holds_records {
                 return Err(SpoolError::Foreign {
                     dir: dir.display().to_string(),
@@ -125,14 +137,14 @@ pub fn claim(dir: &Path, owner: &str) -> Result<(), SpoolError> {
             }
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io(&file)(e)),
+        Err(e) => return Err(io_error(&file)(e)),
     }
-    std::fs::write(&file, owner).map_err(io(&file))?;
+    std::fs::write(&file, owner).map_err(io_error(&file))?;
     File::open(&file)
         .and_then(|f| f.sync_all())
         .and_then(|()| File::open(dir))
         .and_then(|d| d.sync_all())
-        .map_err(io(&file))
+        .map_err(io_error(&file))
 }
 
 /// A batch as the spool stores it: its signal and its protobuf encoding.
@@ -191,7 +203,6 @@ pub struct Spool {
     current: BufWriter<File>,
     next_seq: u64,
     used: u64,
-    buf: Vec<u8>,
 }
 
 impl Spool {
@@ -204,16 +215,8 @@ impl Spool {
         options: SpoolOptions,
         loaded_through: u64,
     ) -> Result<(Self, Opened), SpoolError> {
-        let io = |path: &Path| {
-            let path = path.display().to_string();
-            move |source| SpoolError::Io { path, source }
-        };
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
-        let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(io(dir))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "spool"))
-            .collect();
+        std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+        let mut names = segment_paths(dir)?;
         names.sort();
         let mut opened = Opened::default();
         let mut segments = VecDeque::new();
@@ -229,7 +232,7 @@ impl Spool {
                 last_seq = last_seq.max(info.last);
             }
             if info.last < info.first || info.last <= loaded_through {
-                std::fs::remove_file(&path).map_err(io(&path))?;
+                std::fs::remove_file(&path).map_err(io_error(&path))?;
             } else {
                 segments.push_back(info);
             }
@@ -245,7 +248,6 @@ impl Spool {
             current,
             next_seq,
             used,
-            buf: Vec::new(),
         };
         Ok((spool, opened))
     }
@@ -291,13 +293,12 @@ impl Spool {
             self.rotate()?;
         }
         let seq = self.next_seq;
-        self.buf.clear();
-        frame(&mut self.buf, seq, *signal, bytes);
-        let path = self.current_path();
-        self.current
-            .write_all(&self.buf)
-            .map_err(|source| SpoolError::Io { path, source })?;
         let current = self.segments.back_mut().expect("a current segment");
+        let err = io_error(&current.path);
+        self.current
+            .write_all(&header(seq, *signal, bytes))
+            .and_then(|()| self.current.write_all(bytes))
+            .map_err(&err)?;
         if current.last < current.first {
             current.first = seq;
         }
@@ -311,13 +312,10 @@ impl Spool {
     /// Makes every record appended so far durable: one fsync for however
     /// many appends came before it (group commit).
     pub fn sync(&mut self) -> Result<(), SpoolError> {
-        let path = self.current_path();
-        let err = |source| SpoolError::Io {
-            path: path.clone(),
-            source,
-        };
-        self.current.flush().map_err(err)?;
-        self.current.get_ref().sync_data().map_err(err)
+        let current = self.segments.back().expect("a current segment");
+        let err = io_error(&current.path);
+        self.current.flush().map_err(&err)?;
+        self.current.get_ref().sync_data().map_err(&err)
     }
 
     /// Frees the room of every record up to `through` (the loader has
@@ -337,10 +335,7 @@ impl Spool {
                 break;
             }
             let oldest = self.segments.pop_front().expect("more than one");
-            std::fs::remove_file(&oldest.path).map_err(|source| SpoolError::Io {
-                path: oldest.path.display().to_string(),
-                source,
-            })?;
+            std::fs::remove_file(&oldest.path).map_err(io_error(&oldest.path))?;
             self.used -= oldest.bytes;
         }
         Ok(())
@@ -354,12 +349,6 @@ impl Spool {
             .iter()
             .filter(move |s| s.last >= s.first && s.last > after)
             .flat_map(move |s| SegmentRecords::open(&s.path, after))
-    }
-
-    fn current_path(&self) -> String {
-        self.segments
-            .back()
-            .map_or_else(String::new, |s| s.path.display().to_string())
     }
 
     /// Closes the current segment durably and starts a new one.
@@ -380,19 +369,16 @@ fn create_segment(
     first_seq: u64,
 ) -> Result<(BufWriter<File>, SegmentInfo), SpoolError> {
     let path = dir.join(format!("{first_seq:020}.spool"));
-    let err = |source| SpoolError::Io {
-        path: path.display().to_string(),
-        source,
-    };
+    let err = io_error(&path);
     let mut file = OpenOptions::new()
         .create(true)
         .truncate(true)
         .write(true)
         .open(&path)
-        .map_err(err)?;
-    file.write_all(MAGIC).map_err(err)?;
-    file.sync_data().map_err(err)?;
-    File::open(dir).and_then(|d| d.sync_all()).map_err(err)?;
+        .map_err(&err)?;
+    file.write_all(MAGIC).map_err(&err)?;
+    file.sync_data().map_err(&err)?;
+    File::open(dir).and_then(|d| d.sync_all()).map_err(&err)?;
     let info = SegmentInfo {
         path: path.clone(),
         first: first_seq,
@@ -414,17 +400,14 @@ struct Scanned {
 /// Reads a segment through; cuts it after its last intact record if it
 /// ends in a torn or damaged one.
 fn scan(path: &Path, loaded_through: u64) -> Result<Scanned, SpoolError> {
-    let err = |source| SpoolError::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    let file = File::open(path).map_err(err)?;
-    let size = file.metadata().map_err(err)?.len();
-    let (mut reader, bad_header) = Reader::new(BufReader::new(file)).map_err(err)?;
+    let err = io_error(path);
+    let file = File::open(path).map_err(&err)?;
+    let size = file.metadata().map_err(&err)?.len();
+    let (mut reader, bad_header) = Reader::new(BufReader::new(file)).map_err(&err)?;
     let (mut first, mut last, mut kept) = (0u64, 0u64, 0u64);
     let mut damaged = bad_header;
     while damaged.is_none() {
-        match reader.next().map_err(err)? {
+        match reader.next().map_err(&err)? {
             Next::Record(RawRecord { seq, .. }) => {
                 if first == 0 {
                     first = seq;
@@ -439,9 +422,9 @@ fn scan(path: &Path, loaded_through: u64) -> Result<Scanned, SpoolError> {
     let good = reader.good_len;
     let cut = match damaged {
         Some(why) => {
-            let file = OpenOptions::new().write(true).open(path).map_err(err)?;
-            file.set_len(good).map_err(err)?;
-            file.sync_all().map_err(err)?;
+            let file = OpenOptions::new().write(true).open(path).map_err(&err)?;
+            file.set_len(good).map_err(&err)?;
+            file.sync_all().map_err(&err)?;
             Some((size - good, why))
         }
         None => None,
@@ -466,23 +449,15 @@ struct SegmentRecords {
 
 impl SegmentRecords {
     fn open(path: &Path, after: u64) -> Self {
-        let mut error = None;
-        let reader = match File::open(path).and_then(|f| Reader::new(BufReader::new(f))) {
-            Ok((reader, None)) => Some(reader),
-            Ok((_, Some(why))) => {
-                error = Some(SpoolError::Io {
-                    path: path.display().to_string(),
-                    source: io::Error::new(io::ErrorKind::InvalidData, why),
-                });
-                None
-            }
-            Err(source) => {
-                error = Some(SpoolError::Io {
-                    path: path.display().to_string(),
-                    source,
-                });
-                None
-            }
+        let opened = File::open(path)
+            .and_then(|f| Reader::new(BufReader::new(f)))
+            .and_then(|(reader, bad_header)| match bad_header {
+                None => Ok(reader),
+                Some(why) => Err(io::Error::new(io::ErrorKind::InvalidData, why)),
+            });
+        let (reader, error) = match opened {
+            Ok(reader) => (Some(reader), None),
+            Err(e) => (None, Some(io_error(path)(e))),
         };
         Self {
             reader,
@@ -505,10 +480,7 @@ impl Iterator for SegmentRecords {
                 Ok(next) => next,
                 Err(source) => {
                     self.reader = None;
-                    return Some(Err(SpoolError::Io {
-                        path: self.path.display().to_string(),
-                        source,
-                    }));
+                    return Some(Err(io_error(&self.path)(source)));
                 }
             };
             match next {
@@ -549,13 +521,7 @@ mod tests {
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
     fn dir(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!(
-            "sluice-spool-{name}-{}-{:?}",
-            std::process::id(),
-            std::time::SystemTime::now()
-        ));
-        let _ = std::fs::remove_dir_all(&d);
-        d
+        crate::test_path(&format!("spool-{name}"))
     }
 
     fn batch(name: &str) -> Batch {
@@ -573,6 +539,14 @@ mod tests {
                 ..Default::default()
             }],
         })
+    }
+
+    /// Appends a batch per name and syncs.
+    fn append_synced(spool: &mut Spool, names: &[&str]) {
+        for n in names {
+            spool.append(&batch(n)).unwrap();
+        }
+        spool.sync().unwrap();
     }
 
     /// The bytes a batch's record takes.
@@ -609,10 +583,7 @@ mod tests {
         let d = dir("replay");
         let (mut spool, opened) = Spool::open(&d, SpoolOptions::default(), 0).unwrap();
         assert_eq!(opened, Opened::default());
-        for n in ["a", "b", "c"] {
-            spool.append(&batch(n)).unwrap();
-        }
-        spool.sync().unwrap();
+        append_synced(&mut spool, &["a", "b", "c"]);
         drop(spool);
         let (spool, opened) = Spool::open(&d, SpoolOptions::default(), 0).unwrap();
         assert_eq!(opened.records, 3);
@@ -630,10 +601,7 @@ mod tests {
     fn a_torn_tail_is_cut_and_counted_and_the_spool_goes_on() {
         let d = dir("torn");
         let (mut spool, _) = Spool::open(&d, SpoolOptions::default(), 0).unwrap();
-        for n in ["a", "b"] {
-            spool.append(&batch(n)).unwrap();
-        }
-        spool.sync().unwrap();
+        append_synced(&mut spool, &["a", "b"]);
         drop(spool);
         let file = segment_files(&d).pop().unwrap();
         let len = std::fs::metadata(&file).unwrap().len();
@@ -668,10 +636,7 @@ mod tests {
             segment_bytes: 8 + 2 * framed(&batch("x")),
         };
         let (mut spool, _) = Spool::open(&d, options, 0).unwrap();
-        for n in ["a", "b", "c", "d", "e"] {
-            spool.append(&batch(n)).unwrap();
-        }
-        spool.sync().unwrap();
+        append_synced(&mut spool, &["a", "b", "c", "d", "e"]);
         assert_eq!(segment_files(&d).len(), 3);
         spool.release(3).unwrap();
         // The segment holding 3 and 4 stays until 4 is loaded too.
@@ -689,10 +654,7 @@ mod tests {
         // Records already loaded that a crash left in the spool are not kept.
         let d2 = dir("release-after-crash");
         let (mut spool, _) = Spool::open(&d2, SpoolOptions::default(), 0).unwrap();
-        for n in ["a", "b", "c"] {
-            spool.append(&batch(n)).unwrap();
-        }
-        spool.sync().unwrap();
+        append_synced(&mut spool, &["a", "b", "c"]);
         drop(spool);
         let (spool, opened) = Spool::open(&d2, SpoolOptions::default(), 2).unwrap();
         assert_eq!(opened.records, 1);

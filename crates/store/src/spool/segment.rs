@@ -50,22 +50,27 @@ fn byte_signal(b: u8) -> Option<Signal> {
 
 /// The bytes one record takes in a segment.
 pub(crate) fn framed_len(payload: usize) -> u64 {
-    (FRAME + FIXED + payload) as u64
+    (HEADER + payload) as u64
 }
 
-/// Appends one framed record to `out`.
-pub(crate) fn frame(out: &mut Vec<u8>, seq: u64, signal: Signal, payload: &[u8]) {
+/// Bytes of a record's frame before its payload.
+pub(crate) const HEADER: usize = FRAME + FIXED;
+
+/// The frame that goes before `payload` in a segment: written separately,
+/// so the payload is not copied into a scratch buffer first.
+pub(crate) fn header(seq: u64, signal: Signal, payload: &[u8]) -> [u8; HEADER] {
     let mut crc = crc32fast::Hasher::new();
     let seq = seq.to_le_bytes();
     let sig = [signal_byte(signal)];
     crc.update(&seq);
     crc.update(&sig);
     crc.update(payload);
-    out.extend_from_slice(&((FIXED + payload.len()) as u32).to_le_bytes());
-    out.extend_from_slice(&crc.finalize().to_le_bytes());
-    out.extend_from_slice(&seq);
-    out.extend_from_slice(&sig);
-    out.extend_from_slice(payload);
+    let mut out = [0; HEADER];
+    out[0..4].copy_from_slice(&((FIXED + payload.len()) as u32).to_le_bytes());
+    out[4..8].copy_from_slice(&crc.finalize().to_le_bytes());
+    out[8..16].copy_from_slice(&seq);
+    out[16] = sig[0];
+    out
 }
 
 /// What reading a segment from the start found.
@@ -165,7 +170,8 @@ mod tests {
     fn segment(records: &[(u64, Signal, &[u8])]) -> Vec<u8> {
         let mut out = MAGIC.to_vec();
         for (seq, signal, payload) in records {
-            frame(&mut out, *seq, *signal, payload);
+            out.extend_from_slice(&header(*seq, *signal, payload));
+            out.extend_from_slice(payload);
         }
         out
     }
