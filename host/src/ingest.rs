@@ -9,7 +9,6 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use sluice_otlp::{Accepted, Batch, DecodeError, Signal, validate};
 use sluice_pipeline::{KeptTraces, PipelineError, Pipelines, TailStage};
-use sluice_store::spool::Payload;
 use sluice_store::{CommitError, WriteJob, WriterHandle};
 
 use crate::swap::Swap;
@@ -406,17 +405,12 @@ impl Ingest {
             };
         }
 
-        let rows = sluice_store::encode(batch).map_err(|e| {
+        let (done, committed) = oneshot::channel();
+        let job = WriteJob::new(batch, done, Box::new(reservation)).map_err(|e| {
             self.refuse(signal, "internal", sent as u64);
             IngestError::Internal(format!("encoding rows failed: {e}"))
         })?;
-        let (done, committed) = oneshot::channel();
-        inner.writer.submit(WriteJob {
-            rows,
-            payload: Payload::of(batch),
-            done,
-            held: Box::new(reservation),
-        });
+        inner.writer.submit(job);
         let result = committed.await;
         match result {
             Ok(Ok(())) => Ok(self.accepted(signal, stored, &rejected, reason)),
@@ -453,15 +447,10 @@ pub struct KeptToStore(pub WriterHandle);
 
 impl KeptTraces for KeptToStore {
     fn store(&self, batch: Batch) -> Result<(), String> {
-        let rows =
-            sluice_store::encode(&batch).map_err(|e| format!("encoding rows failed: {e}"))?;
         let (done, committed) = oneshot::channel();
-        self.0.submit(WriteJob {
-            rows,
-            payload: Payload::of(&batch),
-            done,
-            held: Box::new(()),
-        });
+        let job = WriteJob::new(&batch, done, Box::new(()))
+            .map_err(|e| format!("encoding rows failed: {e}"))?;
+        self.0.submit(job);
         match committed.blocking_recv() {
             Ok(result) => result.map_err(|e| e.to_string()),
             Err(_) => Err("the writer stopped".into()),

@@ -4,9 +4,8 @@
 //! DuckDB in large transactions ([`Writer`]), and deletes old rows for
 //! retention.
 //!
-//! Entry points: [`open`] the database, [`Writer::start`] on it, then
-//! [`encode`] each batch and [`WriterHandle::submit`] its rows and
-//! [`spool::Payload`].
+//! Entry points: [`open`] the database, [`Writer::start`] on it, then make
+//! a [`WriteJob::new`] of each batch and [`WriterHandle::submit`] it.
 //!
 //! It depends on `sluice-otlp` (the batch) and `sluice-units` only: it
 //! knows nothing of receivers, plugins or the query API. Readers get the
@@ -183,19 +182,26 @@ pub fn create_tables(conn: &duckdb::Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A path under the temporary directory that no other test, run or
+/// process uses.
+#[cfg(test)]
+pub(crate) fn test_path(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
+        "sluice-store-{}-{}-{name}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn temp_db(name: &str) -> std::path::PathBuf {
-        std::env::temp_dir().join(format!(
-            "sluice-store-{name}-{}-{}.duckdb",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ))
+        test_path(&format!("{name}.duckdb"))
     }
 
     #[test]

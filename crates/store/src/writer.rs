@@ -60,6 +60,23 @@ pub struct WriteJob {
     pub held: Box<dyn std::fmt::Debug + Send>,
 }
 
+impl WriteJob {
+    /// Encodes `batch` both ways: as rows for the database and as the
+    /// spool's payload.
+    pub fn new(
+        batch: &sluice_otlp::Batch,
+        done: oneshot::Sender<Result<(), CommitError>>,
+        held: Box<dyn std::fmt::Debug + Send>,
+    ) -> Result<Self, duckdb::arrow::error::ArrowError> {
+        Ok(Self {
+            rows: crate::encode(batch)?,
+            payload: Payload::of(batch),
+            done,
+            held,
+        })
+    }
+}
+
 /// How the writer sizes its work; from `[store]`.
 #[derive(Debug, Clone)]
 pub struct WriterOptions {
@@ -323,14 +340,21 @@ mod tests {
     use sluice_otlp::Batch;
 
     fn temp(name: &str) -> PathBuf {
-        std::env::temp_dir().join(format!(
-            "sluice-writer-{name}-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ))
+        crate::test_path(&format!("writer-{name}"))
+    }
+
+    fn loaded_through(conn: &Connection) -> i64 {
+        count(
+            conn,
+            &format!("SELECT loaded_through FROM {LOADED_THROUGH_TABLE}"),
+        )
+    }
+
+    /// Shuts the writer down off the async runtime, as the server does.
+    async fn stop(writer: Writer) {
+        tokio::task::spawn_blocking(move || writer.shutdown())
+            .await
+            .unwrap();
     }
 
     fn batch(first: u64, spans: u64) -> Batch {
@@ -373,12 +397,7 @@ mod tests {
 
     async fn submit(handle: &WriterHandle, b: &Batch) -> Result<(), CommitError> {
         let (done, answer) = oneshot::channel();
-        handle.submit(WriteJob {
-            rows: crate::encode(b).unwrap(),
-            payload: Payload::of(b),
-            done,
-            held: Box::new(()),
-        });
+        handle.submit(WriteJob::new(b, done, Box::new(())).unwrap());
         answer.await.unwrap()
     }
 
@@ -399,16 +418,8 @@ mod tests {
         assert_eq!(handle.unloaded(), 3);
         assert!(handle.caught_up(Duration::from_secs(10)).await);
         assert_eq!(count(&reader, "SELECT count(*) FROM otel_traces"), 30);
-        assert_eq!(
-            count(
-                &reader,
-                &format!("SELECT loaded_through FROM {LOADED_THROUGH_TABLE}")
-            ),
-            3
-        );
-        tokio::task::spawn_blocking(move || writer.shutdown())
-            .await
-            .unwrap();
+        assert_eq!(loaded_through(&reader), 3);
+        stop(writer).await;
         let segments: Vec<_> = std::fs::read_dir(dir.join("spool"))
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -475,16 +486,8 @@ mod tests {
         let handle = writer.handle();
         submit(&handle, &batch(30, 10)).await.unwrap();
         assert!(handle.caught_up(Duration::from_secs(10)).await);
-        assert_eq!(
-            count(
-                &reader,
-                &format!("SELECT loaded_through FROM {LOADED_THROUGH_TABLE}")
-            ),
-            4
-        );
-        tokio::task::spawn_blocking(move || writer.shutdown())
-            .await
-            .unwrap();
+        assert_eq!(loaded_through(&reader), 4);
+        stop(writer).await;
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -506,9 +509,7 @@ mod tests {
         // Loading frees the room.
         assert!(handle.caught_up(Duration::from_secs(10)).await);
         submit(&handle, &batch(20, 10)).await.unwrap();
-        tokio::task::spawn_blocking(move || writer.shutdown())
-            .await
-            .unwrap();
+        stop(writer).await;
         assert_eq!(count(&reader, "SELECT count(*) FROM otel_traces"), 30);
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -529,9 +530,7 @@ mod tests {
         let handle = writer.handle();
         submit(&handle, &batch(0, 10)).await.unwrap();
         assert!(!handle.caught_up(Duration::from_millis(500)).await);
-        tokio::task::spawn_blocking(move || writer.shutdown())
-            .await
-            .unwrap();
+        stop(writer).await;
         other
             .execute_batch("ALTER TABLE moved_away RENAME TO otel_traces")
             .unwrap();
@@ -542,9 +541,7 @@ mod tests {
             Writer::start(other.try_clone().unwrap(), options(&dir), metrics).unwrap();
         assert_eq!(started.replayed, 1);
         assert_eq!(count(&other, "SELECT count(*) FROM otel_traces"), 10);
-        tokio::task::spawn_blocking(move || writer.shutdown())
-            .await
-            .unwrap();
+        stop(writer).await;
         let _ = std::fs::remove_dir_all(&dir);
     }
 
