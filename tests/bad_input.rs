@@ -10,7 +10,7 @@ mod server;
 
 use std::io::Write;
 
-use grpc::grpc_export_raw;
+use grpc::{grpc_export_compressed, grpc_export_framed, grpc_export_raw};
 use otlp::{good_span, span, traces};
 use prost::Message;
 use server::{ServerProcess, TempDir, count, open_db};
@@ -339,14 +339,17 @@ async fn grpc_bad_input() {
         e.message()
     );
 
-    // Over the decompressed limit, sent plain and as a gzip bomb: not
-    // retryable, so INVALID_ARGUMENT (OTLP exporters retry OUT_OF_RANGE).
+    // Over the decompressed limit, sent plain and as a gzip bomb:
+    // RESOURCE_EXHAUSTED without RetryInfo, which OTLP exporters do not
+    // retry (they would retry tonic's own OUT_OF_RANGE forever).
     let big = traces("svc", vec![good_span(1, &"x".repeat(2 * 1024 * 1024))]).encode_to_vec();
     let e = grpc_export_raw(&url, big.clone(), false).await.unwrap_err();
-    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+    assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
     assert!(e.message().contains("size limit"), "{e:?}");
+    assert!(e.details().is_empty(), "no RetryInfo: {e:?}");
     let e = grpc_export_raw(&url, big, true).await.unwrap_err();
-    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+    assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
+    assert!(e.message().contains("once decompressed"), "{e:?}");
 
     // Good data, gzip-compressed, still goes through.
     let good = traces(
@@ -369,4 +372,157 @@ async fn grpc_bad_input() {
         ),
         2
     );
+}
+
+fn zstd(data: &[u8]) -> Vec<u8> {
+    zstd::encode_all(data, 3).unwrap()
+}
+
+#[test]
+fn http_zstd_bodies() {
+    let dir = TempDir::new("zstd-http");
+    let config = dir.path().join("sluice.toml");
+    std::fs::write(&config, SMALL_LIMITS).unwrap();
+    let server = ServerProcess::start(dir.path(), &["--config", config.to_str().unwrap()]);
+    const ZSTD: (&str, &str) = ("content-encoding", "zstd");
+
+    let good = traces("svc", vec![good_span(1, "zstd-protobuf")]).encode_to_vec();
+    let r = post(&server, "/v1/traces", &[PB, ZSTD], zstd(&good));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let json = serde_json::to_vec(&traces("svc", vec![good_span(2, "zstd-json")])).unwrap();
+    let r = post(&server, "/v1/traces", &[JSON, ZSTD], zstd(&json));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+
+    // Cut short: 400, and the message names zstd.
+    let whole = zstd(&good);
+    let r = post(
+        &server,
+        "/v1/traces",
+        &[PB, ZSTD],
+        whole[..whole.len() - 4].to_vec(),
+    );
+    assert_eq!(r.status, 400);
+    let m = protobuf_error(&r).message;
+    assert!(m.contains("invalid zstd body"), "{m}");
+    // gzip bytes labelled zstd.
+    let r = post(&server, "/v1/traces", &[JSON, ZSTD], gzip(&json));
+    assert_eq!(r.status, 400);
+    assert!(json_error(&r).contains("zstd"));
+
+    // A zstd bomb stops at the 1 MiB limit.
+    let bomb = zstd(&vec![0u8; 64 * 1024 * 1024]);
+    assert!(bomb.len() < 64 * 1024, "{}", bomb.len());
+    let r = post(&server, "/v1/traces", &[PB, ZSTD], bomb);
+    assert_eq!(r.status, 413);
+    assert!(protobuf_error(&r).message.contains("once decompressed"));
+
+    let text = reqwest::blocking::get(server.api_url("/metrics"))
+        .unwrap()
+        .text()
+        .unwrap();
+    let metric = |name: &str| metric_value(&text, name);
+    assert_eq!(
+        metric(r#"sluice_requests_total{transport="http",signal="traces",outcome="invalid"}"#),
+        2.0
+    );
+    assert_eq!(
+        metric(r#"sluice_requests_total{transport="http",signal="traces",outcome="too_large"}"#),
+        1.0
+    );
+
+    let db = server.db.clone();
+    server.stop();
+    let conn = open_db(&db);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM otel_traces WHERE SpanName IN ('zstd-protobuf', 'zstd-json')"
+        ),
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_compressed_bodies() {
+    let dir = TempDir::new("compressed-grpc");
+    let config = dir.path().join("sluice.toml");
+    std::fs::write(&config, SMALL_LIMITS).unwrap();
+    let path = dir.path().to_path_buf();
+    let server = tokio::task::spawn_blocking(move || {
+        ServerProcess::start(&path, &["--config", config.to_str().unwrap()])
+    })
+    .await
+    .unwrap();
+    let url = server.grpc_url();
+
+    let good = traces("svc", vec![good_span(9, "grpc-zstd")]).encode_to_vec();
+    let resp = grpc_export_compressed(
+        &url,
+        good.clone(),
+        Some(tonic::codec::CompressionEncoding::Zstd),
+    )
+    .await
+    .unwrap();
+    assert!(resp.partial_success.is_none());
+
+    // Corrupt bodies are the client's fault, not the server's: not INTERNAL.
+    let status = grpc_export_framed(&url, "gzip", b"not gzip at all").await;
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("invalid gzip body"), "{status:?}");
+    let whole = zstd(&good);
+    let status = grpc_export_framed(&url, "zstd", &whole[..whole.len() - 4]).await;
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("invalid zstd body"), "{status:?}");
+    // A zstd bomb stops at the limit.
+    let status = grpc_export_framed(&url, "zstd", &zstd(&vec![0u8; 64 << 20])).await;
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    // An encoding gRPC does not know: UNIMPLEMENTED, as gRPC specifies.
+    let status = grpc_export_framed(&url, "br", b"whatever").await;
+    assert_eq!(status.code(), tonic::Code::Unimplemented, "{status:?}");
+    // And the framed sender itself is sound: good zstd through it is stored.
+    let status = grpc_export_framed(&url, "zstd", &zstd(&good)).await;
+    assert_eq!(status.code(), tonic::Code::Ok, "{status:?}");
+
+    let api = server.api_url("/metrics");
+    let text =
+        tokio::task::spawn_blocking(move || reqwest::blocking::get(api).unwrap().text().unwrap())
+            .await
+            .unwrap();
+    let metric = |name: &str| metric_value(&text, name);
+    assert_eq!(
+        metric(r#"sluice_requests_total{transport="grpc",signal="traces",outcome="invalid"}"#),
+        2.0
+    );
+    assert_eq!(
+        metric(r#"sluice_requests_total{transport="grpc",signal="traces",outcome="too_large"}"#),
+        1.0
+    );
+    assert_eq!(
+        metric(r#"sluice_requests_total{transport="grpc",signal="traces",outcome="unsupported"}"#),
+        1.0
+    );
+
+    let db = server.db.clone();
+    tokio::task::spawn_blocking(move || server.stop())
+        .await
+        .unwrap();
+    let conn = open_db(&db);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM otel_traces WHERE SpanName = 'grpc-zstd'"
+        ),
+        2
+    );
+}
+
+fn metric_value(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(name))
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
 }

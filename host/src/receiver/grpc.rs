@@ -91,6 +91,13 @@ impl<S: OtlpSignal> tower_service::Service<http::Request<tonic::body::Body>>
             }
             let mut encodings = EnabledCompressionEncodings::default();
             encodings.enable(CompressionEncoding::Gzip);
+            encodings.enable(CompressionEncoding::Zstd);
+            let compression = req
+                .headers()
+                .get("grpc-encoding")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("identity")
+                .to_owned();
             let codec = OtlpCodec::<S> {
                 ingest: this.ingest.clone(),
                 _signal: PhantomData,
@@ -100,19 +107,26 @@ impl<S: OtlpSignal> tower_service::Service<http::Request<tonic::body::Body>>
                 .apply_max_message_size_config(Some(this.max_message_size), None);
             let ingest = this.ingest.clone();
             let response = grpc.unary(ExportMethod::<S>(this), req).await;
-            Ok(refuse_oversize::<S>(&ingest, response))
+            Ok(refuse_before_decoding::<S>(&ingest, &compression, response))
         })
     }
 }
 
-/// tonic refuses a message over the size limit itself, before our decoder
-/// runs, with OUT_OF_RANGE (as sent) or RESOURCE_EXHAUSTED (once inflated).
-/// OTLP exporters retry OUT_OF_RANGE, and the same message would be refused
-/// forever, so both become INVALID_ARGUMENT, and are counted. Our own
-/// statuses never use OUT_OF_RANGE, and our RESOURCE_EXHAUSTED (a full
-/// queue) always carries details, so neither is mistaken for tonic's.
-fn refuse_oversize<S: OtlpSignal>(
+/// tonic refuses some messages itself, before our decoder runs, with codes
+/// that would mislead an exporter; these become what OTLP asks for, and are
+/// counted:
+/// - over the size limit, as sent (OUT_OF_RANGE, which exporters retry) or
+///   once inflated: RESOURCE_EXHAUSTED without RetryInfo, which OTLP
+///   exporters do not retry;
+/// - a corrupt gzip or zstd body (INTERNAL, which they retry forever):
+///   INVALID_ARGUMENT;
+/// - an unknown `grpc-encoding` keeps UNIMPLEMENTED, as gRPC specifies.
+///
+/// Our own RESOURCE_EXHAUSTED (a full queue) always carries details and our
+/// own statuses never use OUT_OF_RANGE, so neither is mistaken for tonic's.
+fn refuse_before_decoding<S: OtlpSignal>(
     ingest: &Ingest,
+    compression: &str,
     response: http::Response<tonic::body::Body>,
 ) -> http::Response<tonic::body::Body> {
     // A success carries its status in the trailers, so this only parses
@@ -120,21 +134,37 @@ fn refuse_oversize<S: OtlpSignal>(
     let Some(refused) = Status::from_header_map(response.headers()) else {
         return response;
     };
-    let tonic_limit = match refused.code() {
-        Code::OutOfRange => true,
-        Code::ResourceExhausted => refused.details().is_empty(),
-        _ => false,
+    let signal = S::SIGNAL.name();
+    let (outcome, status) = match refused.code() {
+        Code::OutOfRange => (
+            "too_large",
+            Status::resource_exhausted(format!(
+                "OTLP {signal} request over the size limit: {}",
+                refused.message()
+            )),
+        ),
+        Code::ResourceExhausted if refused.details().is_empty() => (
+            "too_large",
+            Status::resource_exhausted(format!(
+                "OTLP {signal} request over the size limit once decompressed: {}",
+                refused.message()
+            )),
+        ),
+        Code::Internal if refused.message().starts_with("Error decompressing") => (
+            "invalid",
+            Status::invalid_argument(format!(
+                "invalid {compression} body in OTLP {signal} request: {}",
+                refused.message()
+            )),
+        ),
+        Code::Unimplemented if refused.message().contains("compressed with") => {
+            ingest.record_request("grpc", S::SIGNAL, "unsupported");
+            return response;
+        }
+        _ => return response,
     };
-    if !tonic_limit {
-        return response;
-    }
-    ingest.record_request("grpc", S::SIGNAL, "too_large");
-    Status::invalid_argument(format!(
-        "OTLP {} request over the size limit: {}",
-        S::SIGNAL.name(),
-        refused.message()
-    ))
-    .into_http()
+    ingest.record_request("grpc", S::SIGNAL, outcome);
+    status.into_http()
 }
 
 struct ExportMethod<S>(OtlpGrpcService<S>);
@@ -162,8 +192,9 @@ pub fn status(e: &IngestError) -> Status {
     match e {
         IngestError::Invalid(_) | IngestError::Unsupported(_) => Status::invalid_argument(msg),
         // Not OUT_OF_RANGE: OTLP exporters retry that, and the same request
-        // would be refused again.
-        IngestError::TooLarge(_) => Status::invalid_argument(msg),
+        // would be refused again. RESOURCE_EXHAUSTED without RetryInfo is
+        // what OTLP specifies as not retryable.
+        IngestError::TooLarge(_) => Status::resource_exhausted(msg),
         IngestError::QueueFull { retry_after, .. } | IngestError::SpoolFull { retry_after, .. } => {
             Status::with_error_details(
                 Code::ResourceExhausted,

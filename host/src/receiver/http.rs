@@ -1,6 +1,7 @@
 //! OTLP/HTTP: `POST /v1/traces`, `/v1/logs`, `/v1/metrics`, protobuf or
-//! JSON, optionally gzip-compressed. Responses use the request's encoding,
-//! errors included (a `google.rpc.Status`), as the specification asks.
+//! JSON, optionally gzip- or zstd-compressed. Responses use the request's
+//! encoding, errors included (a `google.rpc.Status`), as the specification
+//! asks.
 
 use axum::Router;
 use axum::body::Body;
@@ -14,7 +15,7 @@ use prost::Message;
 
 use crate::auth::{Guard, Scope};
 
-use sluice_otlp::decode::{Encoding, decode, gunzip};
+use sluice_otlp::decode::{Compression, Encoding, decode};
 use sluice_otlp::{Accepted, ExportResponse, Logs, Metrics, OtlpSignal, Traces};
 
 use crate::ingest::{Ingest, IngestError};
@@ -123,17 +124,16 @@ async fn read_body(
     body: Body,
     limits: BodyLimits,
 ) -> Result<Bytes, IngestError> {
-    let gzip = match headers
-        .get(header::CONTENT_ENCODING)
-        .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
-    {
-        None => false,
-        Some(e) if e.is_empty() || e == "identity" => false,
-        Some(e) if e == "gzip" => true,
-        Some(e) => {
-            return Err(IngestError::Unsupported(format!(
-                "unsupported Content-Encoding {e:?}; send gzip or identity"
-            )));
+    let compression = match headers.get(header::CONTENT_ENCODING) {
+        None => Compression::Identity,
+        Some(value) => {
+            let text = value.to_str().unwrap_or("?");
+            Compression::from_header(text).ok_or_else(|| {
+                IngestError::Unsupported(format!(
+                    "unsupported Content-Encoding {text:?}; send {}",
+                    Compression::ACCEPTED
+                ))
+            })?
         }
     };
     let raw = match Limited::new(body, limits.max_request).collect().await {
@@ -150,10 +150,7 @@ async fn read_body(
             )));
         }
     };
-    if !gzip {
-        return Ok(raw);
-    }
-    Ok(gunzip(&raw, limits.max_decompressed)?.into())
+    Ok(compression.decompress(raw, limits.max_decompressed)?)
 }
 
 /// `google.rpc.Status`, the body of every OTLP/HTTP error response.
