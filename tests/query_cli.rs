@@ -22,6 +22,7 @@ fn sluice(args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(args)
         .env_remove("SLUICE_API")
+        .env_remove("SLUICE_CONFIG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -194,6 +195,26 @@ fn cli_prints_tables_traces_and_every_format_from_a_server_and_a_file() {
     );
     assert!(ok);
     golden("trace-failed-checkout.txt", &waterfall);
+
+    // --config with --db: the [query] limits apply, as in the server.
+    let config = dir.path().join("cli.toml");
+    std::fs::write(&config, "[query]\nmax_rows = 1\n").unwrap();
+    let (config, db) = (config.to_str().unwrap(), db.to_str().unwrap());
+    let spans = "SELECT span_id FROM spans";
+    let (ok, out, err) = sluice(&["query", "--config", config, "--db", db, spans], None);
+    assert!(ok, "{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["rows"].as_array().unwrap().len(), 1, "{out}");
+    assert!(err.contains("cut off"), "{err}");
+    let (ok, out, err) = sluice(&["query", "--db", db, spans], None);
+    assert!(ok && !err.contains("cut off"), "{err}");
+    assert!(
+        serde_json::from_str::<Value>(&out).unwrap()["rows"]
+            .as_array()
+            .unwrap()
+            .len()
+            > 1
+    );
 }
 
 fn read_back(dir: &Path, table: &str) -> (i64, i64, String) {

@@ -13,21 +13,71 @@ use sluice_query::{Format, QueryEngine};
 /// Where queries go.
 #[derive(Debug, clap::Args)]
 pub struct Target {
-    /// The Sluice API to query. A server with auth tokens needs one with
-    /// the "query" scope in $SLUICE_TOKEN. For https, $SLUICE_CA_CERT adds
-    /// a CA to trust, and $SLUICE_CLIENT_CERT with $SLUICE_CLIENT_KEY give
-    /// a client certificate (all PEM files).
-    #[arg(
-        long,
-        env = "SLUICE_API",
-        default_value = "http://127.0.0.1:4320",
-        conflicts_with = "db"
-    )]
-    api: String,
+    /// The Sluice API to query (default: the [api] listener of --config,
+    /// else http://127.0.0.1:4320). A server with auth tokens needs one
+    /// with the "query" scope in $SLUICE_TOKEN. For https, $SLUICE_CA_CERT
+    /// adds a CA to trust, and $SLUICE_CLIENT_CERT with $SLUICE_CLIENT_KEY
+    /// give a client certificate (all PEM files).
+    #[arg(long, env = "SLUICE_API", conflicts_with = "db")]
+    api: Option<String>,
     /// Read this database file directly instead (no server may hold it;
     /// DuckDB lets one process open a file for writing).
-    #[arg(long)]
+    #[arg(long, value_name = "FILE")]
     db: Option<PathBuf>,
+    /// A Sluice config file. Without --api or --db, queries go to its [api]
+    /// listener. With --db, its [query] limits
+    /// (timeout_seconds, max_rows, max_result_size) and [store]
+    /// duckdb_memory_limit and duckdb_threads apply, as in the server.
+    /// Nothing else in it is used here: listeners, auth, plugins and
+    /// retention matter only to `sluice serve`.
+    #[arg(long, env = "SLUICE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+/// Where a [`Target`] points once the config file is read.
+#[derive(Debug)]
+enum Resolved {
+    Api(String),
+    Db {
+        path: PathBuf,
+        config: Box<sluice::Config>,
+    },
+}
+
+impl Target {
+    fn resolve(&self) -> anyhow::Result<Resolved> {
+        let config = match &self.config {
+            Some(path) => Some(sluice::Config::load(path)?),
+            None => None,
+        };
+        if let Some(path) = &self.db {
+            return Ok(Resolved::Db {
+                path: path.clone(),
+                config: Box::new(config.unwrap_or_default()),
+            });
+        }
+        Ok(Resolved::Api(match (&self.api, &config) {
+            (Some(api), _) => api.clone(),
+            (None, Some(config)) => api_url(&config.api),
+            (None, None) => DEFAULT_API.to_string(),
+        }))
+    }
+}
+
+const DEFAULT_API: &str = "http://127.0.0.1:4320";
+
+/// The URL a client on this machine reaches a configured API listener at:
+/// a listener on every address is reached on loopback.
+fn api_url(api: &sluice::config::ApiConfig) -> String {
+    let mut addr = api.addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let scheme = if api.tls.is_some() { "https" } else { "http" };
+    format!("{scheme}://{addr}")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -135,14 +185,14 @@ enum Backend {
 
 impl Backend {
     fn open(target: &Target) -> anyhow::Result<Self> {
-        Ok(match &target.db {
-            Some(path) => {
-                let conn = sluice_store::open_read_only(path)
+        Ok(match target.resolve()? {
+            Resolved::Db { path, config } => {
+                let options = sluice_store::ReadOptions::from(&config.store);
+                let conn = sluice_store::open_read_only(&path, &options)
                     .map_err(|e| anyhow::anyhow!(sluice::export::explain_lock(&e.to_string())))?;
-                let limits = sluice::Config::default().query.limits();
-                Backend::Db(QueryEngine::new(conn, limits))
+                Backend::Db(QueryEngine::new(conn, config.query.limits()))
             }
-            None => Backend::Api(ApiClient::new(&target.api)?),
+            Resolved::Api(url) => Backend::Api(ApiClient::new(&url)?),
         })
     }
 
@@ -301,11 +351,14 @@ pub fn export(args: ExportArgs) -> anyhow::Result<()> {
         .flat_map(|n| sluice_store::schema::signal_tables(n).unwrap_or(&[]))
         .copied()
         .collect();
-    let client;
-    let source = match &args.target.db {
-        Some(path) => sluice::export::Source::Db(path),
-        None => {
-            client = ApiClient::new(&args.target.api)?;
+    let (client, db);
+    let source = match args.target.resolve()? {
+        Resolved::Db { path, .. } => {
+            db = path;
+            sluice::export::Source::Db(&db)
+        }
+        Resolved::Api(url) => {
+            client = ApiClient::new(&url)?;
             sluice::export::Source::Api(&client)
         }
     };
@@ -335,6 +388,7 @@ pub fn export(args: ExportArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn ages_take_a_unit() {
@@ -344,6 +398,51 @@ mod tests {
         assert!(parse_age("24").is_err());
         assert!(parse_age("h").is_err());
         assert!(parse_age("3y").is_err());
+    }
+
+    fn target(api: Option<&str>, db: Option<&str>, config: Option<&Path>) -> Target {
+        Target {
+            api: api.map(String::from),
+            db: db.map(PathBuf::from),
+            config: config.map(Path::to_path_buf),
+        }
+    }
+
+    #[test]
+    fn the_config_file_names_the_api_and_the_query_limits() {
+        let dir = std::env::temp_dir().join(format!("sluice-cli-target-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("sluice.toml");
+        std::fs::write(
+            &file,
+            "[api]\naddr = \"0.0.0.0:9320\"\n[query]\nmax_rows = 7\n",
+        )
+        .unwrap();
+        let api = |t: Target| match t.resolve().unwrap() {
+            Resolved::Api(url) => url,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(api(target(None, None, None)), DEFAULT_API);
+        assert_eq!(
+            api(target(None, None, Some(&file))),
+            "http://127.0.0.1:9320"
+        );
+        assert_eq!(
+            api(target(Some("http://h:1"), None, Some(&file))),
+            "http://h:1"
+        );
+        let db = |t: Target| match t.resolve().unwrap() {
+            Resolved::Db { path, config } => (path, config),
+            other => panic!("{other:?}"),
+        };
+        let (path, config) = db(target(None, Some("a.duckdb"), Some(&file)));
+        assert_eq!(path, Path::new("a.duckdb"));
+        assert_eq!(config.query.limits().caps.max_rows, 7);
+        let (_, config) = db(target(None, Some("a.duckdb"), None));
+        assert_eq!(config.query, sluice::Config::default().query);
+        let missing = target(None, Some("a.duckdb"), Some(&dir.join("missing.toml")));
+        assert!(missing.resolve().is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

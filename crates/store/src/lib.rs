@@ -97,11 +97,31 @@ pub fn open(
     Ok(conn)
 }
 
+/// What a read-only connection takes from `[store]`: DuckDB's own memory
+/// and thread bounds. Default: DuckDB's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadOptions {
+    pub duckdb_memory_limit: Option<String>,
+    pub duckdb_threads: Option<u32>,
+}
+
+impl From<&config::StoreConfig> for ReadOptions {
+    fn from(store: &config::StoreConfig) -> Self {
+        Self {
+            duckdb_memory_limit: store.duckdb_memory_limit.clone(),
+            duckdb_threads: store.duckdb_threads,
+        }
+    }
+}
+
 /// Opens a database file for reading only, as `sluice query --db` does: no
 /// server may hold it (DuckDB lets one process write a file, and then no
 /// other may open it). Views a file made by an older Sluice lacks are
 /// created for this connection only.
-pub fn open_read_only(path: &Path) -> Result<duckdb::Connection, StoreError> {
+pub fn open_read_only(
+    path: &Path,
+    options: &ReadOptions,
+) -> Result<duckdb::Connection, StoreError> {
     let open_err = |source| StoreError::Open {
         path: path.display().to_string(),
         source,
@@ -109,9 +129,15 @@ pub fn open_read_only(path: &Path) -> Result<duckdb::Connection, StoreError> {
     if !path.exists() {
         return Err(open_err(duckdb::Error::InvalidPath(path.to_path_buf())));
     }
-    let config = duckdb::Config::default()
+    let mut config = duckdb::Config::default()
         .access_mode(duckdb::AccessMode::ReadOnly)
         .map_err(open_err)?;
+    if let Some(limit) = &options.duckdb_memory_limit {
+        config = config.max_memory(limit).map_err(open_err)?;
+    }
+    if let Some(threads) = options.duckdb_threads {
+        config = config.threads(i64::from(threads)).map_err(open_err)?;
+    }
     let conn = duckdb::Connection::open_with_flags(path, config).map_err(open_err)?;
     create_views(&conn, Persist::Temporary)?;
     harden(&conn)?;
@@ -237,7 +263,15 @@ mod tests {
             let conn = duckdb::Connection::open(&path).unwrap();
             create_tables(&conn).unwrap();
         }
-        let conn = open_read_only(&path).unwrap();
+        let options = ReadOptions {
+            duckdb_memory_limit: Some("300MB".into()),
+            duckdb_threads: Some(1),
+        };
+        let conn = open_read_only(&path, &options).unwrap();
+        let threads: i64 = conn
+            .query_row("SELECT current_setting('threads')", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(threads, 1);
         for sql in [
             "SELECT count(*) FROM spans",
             "SELECT count(*) FROM traces",
