@@ -88,11 +88,25 @@ async fn reload(State(state): State<ApiState>) -> axum::response::Response {
     }
 }
 
+/// Ready once started and until shutdown, except while writes fail (a full
+/// disk): then the body says why and what to do.
 async fn readyz(State(state): State<ApiState>) -> impl IntoResponse {
-    if state.ready.load(Ordering::Acquire) {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+    if !state.ready.load(Ordering::Acquire) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "not ready\n".to_string());
+    }
+    let writer = state.writes.writer.clone();
+    if writer.health().failure().is_some() {
+        // Look again now: with no client sending (a load balancer stops
+        // sending to a node that is not ready) nothing else would.
+        let probe = writer.clone();
+        let _ = tokio::task::spawn_blocking(move || probe.check_spool()).await;
+    }
+    match writer.health().failure() {
+        Some(failure) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {}\n", failure.message),
+        ),
+        None => (StatusCode::OK, "ready\n".to_string()),
     }
 }
 

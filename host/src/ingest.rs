@@ -9,7 +9,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use sluice_otlp::{Accepted, Batch, DecodeError, Signal, validate};
 use sluice_pipeline::{KeptTraces, PipelineError, Pipelines, TailStage};
-use sluice_store::{CommitError, WriteJob, WriterHandle};
+use sluice_store::{CommitError, Stage, WriteJob, WriterHandle};
 
 use crate::swap::Swap;
 use crate::telemetry::{Metrics, RefusedLabel, RequestLabel, SignalLabel};
@@ -307,6 +307,18 @@ impl Ingest {
             )));
         }
 
+        // While loads into the database fail (a full disk), new data would
+        // only pile up in the spool: stop acknowledging until the loader's
+        // retry works. Spool failures are not refused here: each request
+        // tries the spool again, which is how its recovery is noticed.
+        if let Some(failure) = inner.writer.health().failure_of(Stage::Database) {
+            self.refuse(signal, "unavailable", items as u64);
+            return Err(IngestError::Unavailable {
+                message: failure.message,
+                retry_after: inner.retry_after,
+            });
+        }
+
         // A request larger than the whole queue takes all of it rather than
         // being refused forever.
         let permit = self.take_room(signal, items.min(inner.capacity), items)?;
@@ -423,8 +435,12 @@ impl Ingest {
             }
             Ok(Err(CommitError::Spool(e))) => {
                 self.refuse(signal, "unavailable", sent as u64);
+                let message = match inner.writer.health().failure_of(Stage::Spool) {
+                    Some(failure) => format!("not stored: {}", failure.message),
+                    None => format!("the data could not be written durably: {e}"),
+                };
                 Err(IngestError::Unavailable {
-                    message: format!("the data could not be written durably: {e}"),
+                    message,
                     retry_after: inner.retry_after,
                 })
             }

@@ -28,8 +28,8 @@ pub use columns::Table;
 pub use metrics::{StoreMetrics, TableLabel};
 pub use rows::{TableRows, encode};
 pub use writer::{
-    CommitError, LOADED_THROUGH_TABLE, Stalled, StartError, Started, WriteJob, Writer,
-    WriterHandle, WriterOptions,
+    CommitError, Failure, Health, LOADED_THROUGH_TABLE, Stage, Stalled, StartError, Started,
+    WriteJob, Writer, WriterHandle, WriterOptions,
 };
 
 /// Errors opening or preparing the database.

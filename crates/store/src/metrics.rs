@@ -23,6 +23,8 @@ pub struct StoreMetrics {
     pub spool_sync_duration: Histogram,
     pub spool_cut_bytes: Counter,
     pub spool_replayed: Counter,
+    pub failing: Family<crate::writer::StageLabel, Gauge>,
+    pub write_errors: Family<crate::writer::WriteErrorLabel, Counter>,
 }
 
 impl Default for StoreMetrics {
@@ -37,6 +39,8 @@ impl Default for StoreMetrics {
             spool_sync_duration: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
             spool_cut_bytes: Counter::default(),
             spool_replayed: Counter::default(),
+            failing: Family::default(),
+            write_errors: Family::default(),
         }
     }
 }
@@ -78,6 +82,17 @@ impl StoreMetrics {
             "spool_replayed_records",
             "Spooled requests loaded into the database at start",
             self.spool_replayed.clone(),
+        );
+        registry.register(
+            "store_failing",
+            "1 while writes to the spool or loads into the database fail (then ingest answers \
+             503 and /readyz is not ready), else 0",
+            self.failing.clone(),
+        );
+        registry.register(
+            "store_write_errors",
+            "Failed spool writes and database loads, by stage and kind (disk_full or io)",
+            self.write_errors.clone(),
         );
     }
 }

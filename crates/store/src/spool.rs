@@ -19,7 +19,7 @@ mod segment;
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufReader, BufWriter, Write};
+use std::io::{self, BufReader, BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -92,6 +92,15 @@ pub struct Opened {
     pub cut_bytes: u64,
     /// Why, for each segment that was cut.
     pub cuts: Vec<String>,
+}
+
+impl SpoolError {
+    /// Whether the disk (or a quota) is full: an operator frees space and
+    /// the spool recovers by itself.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, SpoolError::Io { source, .. }
+            if matches!(source.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded))
+    }
 }
 
 /// Turns an I/O error at `path` into a [`SpoolError`]; the path's text is
@@ -194,6 +203,25 @@ struct SegmentInfo {
     bytes: u64,
 }
 
+/// The current segment as of its last successful sync: what a failed write
+/// is rolled back to.
+#[derive(Debug, Clone, Copy)]
+struct Synced {
+    first: u64,
+    last: u64,
+    bytes: u64,
+}
+
+impl Synced {
+    fn of(info: &SegmentInfo) -> Self {
+        Self {
+            first: info.first,
+            last: info.last,
+            bytes: info.bytes,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Spool {
     dir: PathBuf,
@@ -201,6 +229,12 @@ pub struct Spool {
     /// Oldest first; the last one is written to.
     segments: VecDeque<SegmentInfo>,
     current: BufWriter<File>,
+    synced: Synced,
+    /// Set when a write or sync failed (a full disk, an I/O error): the
+    /// current segment may end in a torn record, and appending after it
+    /// would hide every later record from replay. Cleared by rolling the
+    /// segment back to `synced` before the next append.
+    broken: bool,
     next_seq: u64,
     used: u64,
 }
@@ -239,6 +273,7 @@ impl Spool {
         }
         let next_seq = last_seq + 1;
         let (current, info) = create_segment(dir, next_seq)?;
+        let synced = Synced::of(&info);
         segments.push_back(info);
         let used = segments.iter().map(|s| s.bytes).sum();
         let spool = Self {
@@ -246,6 +281,8 @@ impl Spool {
             options,
             segments,
             current,
+            synced,
+            broken: false,
             next_seq,
             used,
         };
@@ -273,6 +310,17 @@ impl Spool {
     /// can be done by whoever holds the batch rather than by the one thread
     /// that writes the spool.
     pub fn append_payload(&mut self, payload: &Payload) -> Result<u64, SpoolError> {
+        if self.broken {
+            self.roll_back()?;
+        }
+        let result = self.write_record(payload);
+        if matches!(result, Err(SpoolError::Io { .. })) {
+            self.broken = true;
+        }
+        result
+    }
+
+    fn write_record(&mut self, payload: &Payload) -> Result<u64, SpoolError> {
         let Payload { signal, bytes } = payload;
         let len = framed_len(bytes.len());
         let current = self
@@ -311,11 +359,69 @@ impl Spool {
 
     /// Makes every record appended so far durable: one fsync for however
     /// many appends came before it (group commit).
+    ///
+    /// If it fails, nothing appended since the last successful sync may be
+    /// acknowledged: those records are cut before the next append (see
+    /// [`Spool::roll_back`]), so that a retry does not store them twice
+    /// and a torn one does not hide the records after it.
     pub fn sync(&mut self) -> Result<(), SpoolError> {
+        if self.broken {
+            self.roll_back()?;
+        }
         let current = self.segments.back().expect("a current segment");
         let err = io_error(&current.path);
-        self.current.flush().map_err(&err)?;
-        self.current.get_ref().sync_data().map_err(&err)
+        let synced = self
+            .current
+            .flush()
+            .and_then(|()| self.current.get_ref().sync_data())
+            .map_err(&err);
+        match synced {
+            Ok(()) => {
+                self.synced = Synced::of(current);
+                Ok(())
+            }
+            Err(e) => {
+                self.broken = true;
+                Err(e)
+            }
+        }
+    }
+
+    /// Whether the last write or sync failed and has not been rolled back.
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    /// Cuts the current segment back to its last successful sync, dropping
+    /// whatever was buffered or half-written since, and checks that the
+    /// disk takes writes again by writing, syncing and removing a small
+    /// probe file beside the segments. Fails, leaving the spool broken,
+    /// while the disk still refuses. Cheap and harmless on a sound spool.
+    pub fn roll_back(&mut self) -> Result<(), SpoolError> {
+        let path = self
+            .segments
+            .back()
+            .expect("a current segment")
+            .path
+            .clone();
+        let err = io_error(&path);
+        let file = OpenOptions::new().write(true).open(&path).map_err(&err)?;
+        file.set_len(self.synced.bytes).map_err(&err)?;
+        file.sync_data().map_err(&err)?;
+        let mut file = file;
+        file.seek(std::io::SeekFrom::End(0)).map_err(&err)?;
+        probe(&self.dir)?;
+        // Not dropped: dropping a BufWriter writes out its buffer, which
+        // holds exactly the records being rolled back.
+        let old = std::mem::replace(&mut self.current, BufWriter::with_capacity(1 << 20, file));
+        let _ = old.into_parts();
+        let current = self.segments.back_mut().expect("a current segment");
+        self.used -= current.bytes - self.synced.bytes;
+        current.first = self.synced.first;
+        current.last = self.synced.last;
+        current.bytes = self.synced.bytes;
+        self.broken = false;
+        Ok(())
     }
 
     /// Frees the room of every record up to `through` (the loader has
@@ -356,10 +462,33 @@ impl Spool {
         self.sync()?;
         let (current, info) = create_segment(&self.dir, self.next_seq)?;
         self.current = current;
+        self.synced = Synced::of(&info);
         self.used += info.bytes;
         self.segments.push_back(info);
         Ok(())
     }
+}
+
+/// Bytes the disk must take for [`Spool::roll_back`] to call it writable
+/// again: about one request's worth, so that recovery is not declared on a
+/// disk with a few blocks free.
+const PROBE_BYTES: usize = 1 << 20;
+
+fn probe(dir: &Path) -> Result<(), SpoolError> {
+    let path = dir.join("probe.tmp");
+    let err = io_error(&path);
+    let written = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(&path)
+        .and_then(|mut f| {
+            f.write_all(&vec![0u8; PROBE_BYTES])?;
+            f.sync_data()
+        });
+    let removed = std::fs::remove_file(&path);
+    written.map_err(&err)?;
+    removed.map_err(&err)
 }
 
 /// Makes a new, empty segment whose name sorts after every older one, and
@@ -576,6 +705,53 @@ mod tests {
             .collect();
         v.sort();
         v
+    }
+
+    #[test]
+    fn a_failed_write_is_rolled_back_so_later_records_are_not_hidden() {
+        let d = dir("roll-back");
+        let (mut spool, _) = Spool::open(&d, SpoolOptions::default(), 0).unwrap();
+        append_synced(&mut spool, &["a", "b"]);
+        let used = spool.used();
+        // What a full disk leaves: a record buffered, and half of another
+        // written out before the write failed.
+        spool.append(&batch("never-acknowledged")).unwrap();
+        let current = spool.segments.back().unwrap().path.clone();
+        let mut torn = OpenOptions::new().append(true).open(&current).unwrap();
+        torn.write_all(&header(99, Signal::Traces, b"0123456789")[..10])
+            .unwrap();
+        spool.broken = true;
+
+        append_synced(&mut spool, &["c"]);
+        assert!(!spool.is_broken());
+        assert_eq!(spool.used(), used + framed(&batch("c")));
+        let seen: Vec<String> = names(&spool, 0).into_iter().map(|(_, n)| n).collect();
+        assert_eq!(seen, ["a", "b", "c"]);
+        drop(spool);
+
+        // After a restart, nothing is cut and "c" is not lost behind a
+        // torn record.
+        let (spool, opened) = Spool::open(&d, SpoolOptions::default(), 0).unwrap();
+        assert_eq!(opened.cut_bytes, 0, "{:?}", opened.cuts);
+        let seen: Vec<String> = names(&spool, 0).into_iter().map(|(_, n)| n).collect();
+        assert_eq!(seen, ["a", "b", "c"]);
+        // The probe left nothing behind.
+        assert!(!d.join("probe.tmp").exists());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn disk_full_is_told_apart() {
+        let full = SpoolError::Io {
+            path: "x".into(),
+            source: io::Error::from_raw_os_error(28),
+        };
+        assert!(full.is_disk_full());
+        let other = SpoolError::Io {
+            path: "x".into(),
+            source: io::Error::from_raw_os_error(5),
+        };
+        assert!(!other.is_disk_full());
     }
 
     #[test]

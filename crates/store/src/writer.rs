@@ -16,6 +16,7 @@
 //! Memory is bounded by the ingest queue, whose room a job holds until it
 //! is loaded, and the disk by `spool_max_bytes`.
 
+mod health;
 mod loader;
 mod spooler;
 
@@ -32,6 +33,7 @@ use crate::TableRows;
 use crate::metrics::StoreMetrics;
 use crate::spool::{Payload, Spool, SpoolError, SpoolOptions};
 
+pub use health::{Failure, Health, Stage, StageLabel, WriteErrorLabel};
 pub use loader::LOADED_THROUGH_TABLE;
 
 /// Why a job was not acknowledged.
@@ -141,6 +143,9 @@ pub struct WriterHandle {
     spooler: mpsc::UnboundedSender<SpoolerMessage>,
     loader: std::sync::mpsc::Sender<LoaderMessage>,
     progress: Arc<Progress>,
+    health: Health,
+    /// For [`WriterHandle::check_spool`]; none for a stalled handle.
+    spool: Option<Arc<Mutex<Spool>>>,
 }
 
 impl WriterHandle {
@@ -181,6 +186,33 @@ impl WriterHandle {
         )
     }
 
+    /// Whether writes fail now, and why.
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// While the spool is failing, tries to mend it (cut back to its last
+    /// sync, and write a probe), so that recovery is noticed without a
+    /// client's request: `/readyz` calls this. Blocking.
+    pub fn check_spool(&self) {
+        let Some(spool) = &self.spool else { return };
+        if self.health.failure_of(Stage::Spool).is_none() {
+            return;
+        }
+        let mut spool = spool.lock().unwrap_or_else(|p| p.into_inner());
+        if !spool.is_broken() {
+            // A sync has worked since; the spooler clears the failure.
+            return;
+        }
+        match spool.roll_back() {
+            Ok(()) => self.health.worked(Stage::Spool),
+            Err(e) => {
+                self.health
+                    .failed(Failure::new(Stage::Spool, &e.to_string(), e.is_disk_full()))
+            }
+        }
+    }
+
     /// Acknowledged jobs not yet in the database, in spool records.
     pub fn unloaded(&self) -> u64 {
         let acked = self.progress.acked.load(Ordering::Acquire);
@@ -212,6 +244,8 @@ impl WriterHandle {
                 spooler,
                 loader,
                 progress,
+                health: Health::new(Arc::default()),
+                spool: None,
             },
             Stalled(spooler_rx, loader_rx),
         )
@@ -257,7 +291,9 @@ impl Writer {
             tracing::warn!("spool: cut a torn or damaged write (never acknowledged) off {cut}");
         }
         metrics.spool_cut_bytes.inc_by(opened.cut_bytes);
-        let mut loader = loader::Loader::new(conn, options.load_max_rows, metrics.clone());
+        let health = Health::new(metrics.clone());
+        let mut loader =
+            loader::Loader::new(conn, options.load_max_rows, metrics.clone(), health.clone());
         let mut spool = spool;
         let replayed = loader
             .replay(&mut spool, loaded_through)
@@ -285,10 +321,18 @@ impl Writer {
         let spooler_thread = {
             let progress = progress.clone();
             let loader_tx = loader_tx.clone();
+            let spool = spool.clone();
+            let health = health.clone();
             std::thread::Builder::new()
                 .name("sluice-spooler".into())
                 .spawn(move || {
-                    spooler::run(spooler_rx, &spool, &loader_tx, &progress.acked, &metrics)
+                    let out = spooler::Out {
+                        loader: &loader_tx,
+                        acked: &progress.acked,
+                        metrics: &metrics,
+                        health: &health,
+                    };
+                    spooler::run(spooler_rx, &spool, &out)
                 })?
         };
         let started = Started {
@@ -301,6 +345,8 @@ impl Writer {
                     spooler: spooler_tx,
                     loader: loader_tx,
                     progress,
+                    health,
+                    spool: Some(spool),
                 },
                 spooler: Some(spooler_thread),
                 loader: Some(loader_thread),
@@ -437,7 +483,12 @@ mod tests {
         // before its segment was released, with 2 and 3 only in the spool.
         {
             let conn = open(&dir);
-            let mut loader = loader::Loader::new(conn.try_clone().unwrap(), 1_000, Arc::default());
+            let mut loader = loader::Loader::new(
+                conn.try_clone().unwrap(),
+                1_000,
+                Arc::default(),
+                Health::new(Arc::default()),
+            );
             loader::prepare_state(&conn).unwrap();
             let (mut spool, _) =
                 Spool::open(&dir.join("spool"), SpoolOptions::default(), 0).unwrap();
@@ -540,6 +591,40 @@ mod tests {
         let (writer, started) =
             Writer::start(other.try_clone().unwrap(), options(&dir), metrics).unwrap();
         assert_eq!(started.replayed, 1);
+        assert_eq!(count(&other, "SELECT count(*) FROM otel_traces"), 10);
+        stop(writer).await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_failing_load_is_reported_until_it_works_again() {
+        let dir = temp("recovering");
+        std::fs::create_dir_all(&dir).unwrap();
+        let conn = Connection::open(dir.join("db.duckdb")).unwrap();
+        crate::create_tables(&conn).unwrap();
+        let other = conn.try_clone().unwrap();
+        let (writer, _) = Writer::start(conn, options(&dir), Arc::default()).unwrap();
+        let handle = writer.handle();
+        assert_eq!(handle.health().failure(), None);
+        other
+            .execute_batch("ALTER TABLE otel_traces RENAME TO moved_away")
+            .unwrap();
+        submit(&handle, &batch(0, 10)).await.unwrap();
+        assert!(!handle.caught_up(Duration::from_millis(500)).await);
+        let failure = handle.health().failure().expect("the load fails");
+        assert_eq!(failure.stage, Stage::Database);
+        assert!(!failure.disk_full);
+        assert!(
+            failure.message.contains("otel_traces"),
+            "{}",
+            failure.message
+        );
+        // Mended while running: the loader's retry succeeds by itself.
+        other
+            .execute_batch("ALTER TABLE moved_away RENAME TO otel_traces")
+            .unwrap();
+        assert!(handle.caught_up(Duration::from_secs(10)).await);
+        assert_eq!(handle.health().failure(), None);
         assert_eq!(count(&other, "SELECT count(*) FROM otel_traces"), 10);
         stop(writer).await;
         let _ = std::fs::remove_dir_all(&dir);

@@ -10,6 +10,7 @@ use duckdb::Connection;
 use tokio::sync::{oneshot, watch};
 
 use super::LoaderMessage;
+use super::health::{Failure, Health, Stage, is_disk_full_text};
 use crate::metrics::{StoreMetrics, TableLabel};
 use crate::spool::Spool;
 use crate::{TableRows, encode};
@@ -58,17 +59,24 @@ pub(super) struct Loader {
     pub shutting_down: std::sync::Arc<std::sync::atomic::AtomicBool>,
     max_rows: usize,
     metrics: std::sync::Arc<StoreMetrics>,
+    health: Health,
     pending: Vec<LoadJob>,
     pending_rows: usize,
 }
 
 impl Loader {
-    pub fn new(conn: Connection, max_rows: usize, metrics: std::sync::Arc<StoreMetrics>) -> Self {
+    pub fn new(
+        conn: Connection,
+        max_rows: usize,
+        metrics: std::sync::Arc<StoreMetrics>,
+        health: Health,
+    ) -> Self {
         Self {
             conn,
             shutting_down: Default::default(),
             max_rows,
             metrics,
+            health,
             pending: Vec::new(),
             pending_rows: 0,
         }
@@ -190,10 +198,19 @@ impl Loader {
         loop {
             let rows = self.pending.iter().flat_map(|j| j.rows.iter());
             match self.write(rows, through) {
-                Ok(()) => break,
+                Ok(()) => {
+                    self.health.worked(Stage::Database);
+                    break;
+                }
                 Err(e) => {
                     tries += 1;
                     self.metrics.commit_errors.inc();
+                    let text = e.to_string();
+                    self.health.failed(Failure::new(
+                        Stage::Database,
+                        &text,
+                        is_disk_full_text(&text),
+                    ));
                     let stopping = stopping
                         || self
                             .shutting_down
@@ -202,7 +219,7 @@ impl Loader {
                         tracing::error!(error = %e, "loading the spool into the database failed at shutdown; it is loaded at the next start");
                         return;
                     }
-                    tracing::error!(error = %e, retry_in = ?backoff, "loading the spool into the database failed; the rows stay in the spool and are retried");
+                    tracing::debug!(error = %e, retry_in = ?backoff, "loading the spool into the database failed; the rows stay in the spool and are retried");
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }

@@ -7,10 +7,19 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
+use super::health::{Failure, Health, Stage};
 use super::loader::LoadJob;
 use super::{CommitError, LoaderMessage, SpoolerMessage, WriteJob};
 use crate::metrics::StoreMetrics;
 use crate::spool::{Spool, SpoolError};
+
+/// Where the spooler's results go.
+pub(super) struct Out<'a> {
+    pub loader: &'a std_mpsc::Sender<LoaderMessage>,
+    pub acked: &'a AtomicU64,
+    pub metrics: &'a StoreMetrics,
+    pub health: &'a Health,
+}
 
 /// Most jobs one sync covers; more wait for the next, so the first of a
 /// burst is not held back by the last.
@@ -19,9 +28,7 @@ const MAX_GROUP: usize = 4096;
 pub(super) fn run(
     mut rx: mpsc::UnboundedReceiver<SpoolerMessage>,
     spool: &Mutex<Spool>,
-    loader: &std_mpsc::Sender<LoaderMessage>,
-    acked: &AtomicU64,
-    metrics: &StoreMetrics,
+    out: &Out<'_>,
 ) {
     let mut stopping = false;
     while !stopping {
@@ -39,7 +46,7 @@ pub(super) fn run(
                 Err(_) => break,
             }
         }
-        spool_group(group, spool, loader, acked, metrics);
+        spool_group(group, spool, out);
     }
     // Whatever is still queued was accepted into the queue: spool it too.
     rx.close();
@@ -50,50 +57,52 @@ pub(super) fn run(
         }
     }
     if !rest.is_empty() {
-        spool_group(rest, spool, loader, acked, metrics);
+        spool_group(rest, spool, out);
     }
-    let _ = loader.send(LoaderMessage::Shutdown);
+    let _ = out.loader.send(LoaderMessage::Shutdown);
 }
 
-fn spool_group(
-    group: Vec<WriteJob>,
-    spool: &Mutex<Spool>,
-    loader: &std_mpsc::Sender<LoaderMessage>,
-    acked: &AtomicU64,
-    metrics: &StoreMetrics,
-) {
+fn spool_group(group: Vec<WriteJob>, spool: &Mutex<Spool>, out: &Out<'_>) {
     let mut appended = Vec::with_capacity(group.len());
-    let synced = {
+    let written = {
         let mut spool = spool.lock().unwrap_or_else(|p| p.into_inner());
-        for job in group {
+        let mut failed = None;
+        let mut jobs = group.into_iter();
+        for job in jobs.by_ref() {
             match spool.append_payload(&job.payload) {
                 Ok(seq) => appended.push((seq, job)),
                 Err(SpoolError::Full { used, max }) => {
                     let _ = job.done.send(Err(CommitError::SpoolFull { used, max }));
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "appending to the spool failed");
-                    let _ = job.done.send(Err(CommitError::Spool(e.to_string())));
+                    // The records before it in this group are not synced,
+                    // and the spool cuts them off before its next append:
+                    // none of the group may be acknowledged.
+                    appended.push((0, job));
+                    failed = Some(e);
+                    break;
                 }
             }
         }
+        appended.extend(jobs.map(|job| (0, job)));
         let started = Instant::now();
-        let synced = if appended.is_empty() {
-            Ok(())
-        } else {
-            spool.sync()
+        let written = match failed {
+            Some(e) => Err(e),
+            None if appended.is_empty() => Ok(()),
+            None => spool.sync(),
         };
-        metrics
+        out.metrics
             .spool_sync_duration
             .observe(started.elapsed().as_secs_f64());
-        metrics.spool_bytes.set(spool.used() as i64);
-        synced
+        out.metrics.spool_bytes.set(spool.used() as i64);
+        written
     };
-    if let Err(e) = synced {
-        // Not acknowledged, so not loaded: a client retries. Should the
-        // records have reached the disk anyway, a restart loads them, which
-        // a retry makes a duplicate, never a loss.
-        tracing::error!(error = %e, jobs = appended.len(), "syncing the spool failed");
+    if let Err(e) = written {
+        // Not acknowledged, so not loaded: a client retries. The spool cuts
+        // what this group wrote before it appends again, so a retry is not
+        // stored twice.
+        out.health
+            .failed(Failure::new(Stage::Spool, &e.to_string(), e.is_disk_full()));
         for (_, job) in appended {
             let _ = job.done.send(Err(CommitError::Spool(e.to_string())));
         }
@@ -102,6 +111,7 @@ fn spool_group(
     let Some(&(last, _)) = appended.last() else {
         return;
     };
+    out.health.worked(Stage::Spool);
     // To the loader before the clients hear "ok", so that a query a client
     // sends next finds the rows on their way (read-your-writes).
     let mut answers = Vec::with_capacity(appended.len());
@@ -109,10 +119,12 @@ fn spool_group(
         let WriteJob {
             rows, done, held, ..
         } = job;
-        let _ = loader.send(LoaderMessage::Load(LoadJob { seq, rows, held }));
+        let _ = out
+            .loader
+            .send(LoaderMessage::Load(LoadJob { seq, rows, held }));
         answers.push(done);
     }
-    acked.store(last, Ordering::Release);
+    out.acked.store(last, Ordering::Release);
     for done in answers {
         let _ = done.send(Ok(()));
     }
