@@ -30,6 +30,26 @@ pub struct Config {
     pub auth: AuthConfig,
     pub retention: RetentionConfig,
     pub self_telemetry: SelfTelemetryConfig,
+    pub shutdown: ShutdownConfig,
+}
+
+/// How long a stop may take.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownConfig {
+    /// Longest SIGTERM or SIGINT waits for requests in flight, the spool
+    /// and the last load before the process exits anyway (as a crash would:
+    /// what was acknowledged is in the spool and is loaded at the next
+    /// start). Default 30 s, inside systemd's and Kubernetes' defaults.
+    pub deadline: TimeSpan,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        Self {
+            deadline: TimeSpan::secs(30),
+        }
+    }
 }
 
 /// Sluice's own traces (reloads, retention passes, queries, exports) and
@@ -237,6 +257,9 @@ impl Config {
                 "receivers.max_decompressed_size",
                 "must be at least receivers.max_request_size",
             ));
+        }
+        if self.shutdown.deadline.duration().is_zero() {
+            return Err(invalid("shutdown.deadline", "must be more than 0"));
         }
         self.store.validate().map_err(&section)?;
         self.query.validate().map_err(&section)?;

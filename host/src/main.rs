@@ -173,12 +173,32 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             config.store.path.display()
         );
         wait_for_shutdown(&server).await;
-        tracing::info!("shutting down: draining requests and committing the queue");
-        if let Some(own) = &own {
-            // Stored while the server still can; the flush blocks.
-            tokio::task::block_in_place(|| own.flush());
+        let deadline = config.shutdown.deadline.duration();
+        tracing::info!(
+            "shutting down: draining requests and committing the queue (at most {deadline:?}; \
+             a second signal stops at once)"
+        );
+        let drain = async {
+            if let Some(own) = &own {
+                // Stored while the server still can; the flush blocks.
+                tokio::task::block_in_place(|| own.flush());
+            }
+            server.shutdown().await;
+        };
+        let cut_short = tokio::select! {
+            () = drain => None,
+            () = tokio::time::sleep(deadline) => Some("shutdown.deadline passed"),
+            () = shutdown_signal() => Some("a second signal came"),
+        };
+        if let Some(why) = cut_short {
+            // As a crash would: the spool holds everything acknowledged.
+            tracing::error!(
+                "{why}: exiting before the drain finished. Nothing acknowledged is lost: it is \
+                 in the spool, and the next start loads it; requests in flight were not \
+                 acknowledged and their clients retry"
+            );
+            std::process::exit(1);
         }
-        server.shutdown().await;
         anyhow::Ok(())
     });
     if let Some(own) = own {

@@ -150,6 +150,12 @@ impl Reloader {
         );
         keep_running(
             &mut restart_required,
+            "shutdown",
+            &mut new.shutdown,
+            &current.shutdown,
+        );
+        keep_running(
+            &mut restart_required,
             "self_telemetry",
             &mut new.self_telemetry,
             &current.self_telemetry,

@@ -187,6 +187,31 @@ impl ServerProcess {
         }
     }
 
+    /// SIGTERM, then waits up to `within` for the process to end, however
+    /// it ends; returns its exit code, how long it took, and its log.
+    pub fn terminate(mut self, within: Duration) -> (Option<i32>, Duration, String) {
+        let mut child = self.child.take().unwrap();
+        let started = Instant::now();
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                let took = started.elapsed();
+                // The log thread reads the last lines after the exit.
+                std::thread::sleep(Duration::from_millis(100));
+                return (status.code(), took, self.log());
+            }
+            if started.elapsed() > within {
+                let _ = child.kill();
+                panic!("server did not stop within {within:?}; log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGKILL: no drain, no checkpoint.
     pub fn kill9(mut self) {
         let mut child = self.child.take().unwrap();
