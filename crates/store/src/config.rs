@@ -27,6 +27,11 @@ pub struct StoreConfig {
     /// loads in about 7 s; the default queue fills far sooner.
     pub spool_max_bytes: ByteSize,
     pub checkpoint_threshold: ByteSize,
+    /// After this long without a load, the loader checkpoints (if anything
+    /// was loaded since the last checkpoint), so that a quiet server's WAL
+    /// is empty and a restart after a crash has nothing to replay. Default
+    /// 10s.
+    pub idle_checkpoint: TimeSpan,
     pub duckdb_memory_limit: Option<String>,
     pub duckdb_threads: Option<u32>,
     /// Keep an index on `otel_traces (TraceId)` so fetching one trace stays
@@ -44,6 +49,7 @@ impl Default for StoreConfig {
             spool_dir: None,
             spool_max_bytes: ByteSize::mib(512),
             checkpoint_threshold: ByteSize::mib(512),
+            idle_checkpoint: TimeSpan::secs(10),
             duckdb_memory_limit: None,
             duckdb_threads: None,
             trace_id_index: true,
@@ -75,6 +81,12 @@ impl StoreConfig {
             return Err(Invalid::new(
                 "store.spool_max_bytes",
                 "must be at least 1MiB",
+            ));
+        }
+        if self.idle_checkpoint.duration() < Duration::from_millis(100) {
+            return Err(Invalid::new(
+                "store.idle_checkpoint",
+                "must be at least 100ms",
             ));
         }
         if self.duckdb_threads == Some(0) {

@@ -23,6 +23,7 @@ pub struct StoreMetrics {
     pub spool_sync_duration: Histogram,
     pub spool_cut_bytes: Counter,
     pub spool_replayed: Counter,
+    pub idle_checkpoints: Counter,
     pub failing: Family<crate::writer::StageLabel, Gauge>,
     pub write_errors: Family<crate::writer::WriteErrorLabel, Counter>,
 }
@@ -39,6 +40,7 @@ impl Default for StoreMetrics {
             spool_sync_duration: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
             spool_cut_bytes: Counter::default(),
             spool_replayed: Counter::default(),
+            idle_checkpoints: Counter::default(),
             failing: Family::default(),
             write_errors: Family::default(),
         }
@@ -82,6 +84,11 @@ impl StoreMetrics {
             "spool_replayed_records",
             "Spooled requests loaded into the database at start",
             self.spool_replayed.clone(),
+        );
+        registry.register(
+            "idle_checkpoints",
+            "Checkpoints made after store.idle_checkpoint without a load, which empty the WAL",
+            self.idle_checkpoints.clone(),
         );
         registry.register(
             "store_failing",

@@ -88,6 +88,8 @@ pub struct WriterOptions {
     pub load_max_rows: usize,
     /// Longest an acknowledged job waits before it is loaded.
     pub load_interval: Duration,
+    /// Quiet time after which what was loaded is checkpointed.
+    pub idle_checkpoint: Duration,
 }
 
 impl WriterOptions {
@@ -100,6 +102,7 @@ impl WriterOptions {
             },
             load_max_rows: config.commit_max_rows,
             load_interval: config.load_interval.duration(),
+            idle_checkpoint: config.idle_checkpoint.duration(),
         }
     }
 }
@@ -313,10 +316,13 @@ impl Writer {
         let loader_thread = {
             let spool = spool.clone();
             let progress = progress.clone();
-            let interval = options.load_interval;
+            let timing = loader::Timing {
+                interval: options.load_interval,
+                idle_checkpoint: options.idle_checkpoint,
+            };
             std::thread::Builder::new()
                 .name("sluice-loader".into())
-                .spawn(move || loader.run(loader_rx, &spool, &progress.loaded, interval))?
+                .spawn(move || loader.run(loader_rx, &spool, &progress.loaded, timing))?
         };
         let spooler_thread = {
             let progress = progress.clone();
@@ -429,6 +435,7 @@ mod tests {
             load_max_rows: 1_000,
             // Long, so only a full transaction, a query or shutdown loads.
             load_interval: Duration::from_secs(600),
+            idle_checkpoint: Duration::from_secs(600),
         }
     }
 
@@ -591,6 +598,37 @@ mod tests {
         let (writer, started) =
             Writer::start(other.try_clone().unwrap(), options(&dir), metrics).unwrap();
         assert_eq!(started.replayed, 1);
+        assert_eq!(count(&other, "SELECT count(*) FROM otel_traces"), 10);
+        stop(writer).await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_quiet_loader_checkpoints_so_the_wal_is_empty() {
+        let dir = temp("idle-checkpoint");
+        let conn = open(&dir);
+        let other = conn.try_clone().unwrap();
+        let metrics = Arc::new(StoreMetrics::default());
+        let options = WriterOptions {
+            idle_checkpoint: Duration::from_millis(200),
+            ..options(&dir)
+        };
+        let (writer, _) = Writer::start(conn, options, metrics.clone()).unwrap();
+        let handle = writer.handle();
+        submit(&handle, &batch(0, 10)).await.unwrap();
+        assert!(handle.caught_up(Duration::from_secs(5)).await);
+        let wal = dir.join("db.duckdb.wal");
+        let wal_len = || std::fs::metadata(&wal).map_or(0, |m| m.len());
+        assert!(wal_len() > 0, "the load went through the WAL");
+        let started = std::time::Instant::now();
+        while metrics.idle_checkpoints.get() == 0 {
+            assert!(started.elapsed() < Duration::from_secs(10), "no idle checkpoint");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(wal_len(), 0);
+        // Once: nothing new was loaded since.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(metrics.idle_checkpoints.get(), 1);
         assert_eq!(count(&other, "SELECT count(*) FROM otel_traces"), 10);
         stop(writer).await;
         let _ = std::fs::remove_dir_all(&dir);

@@ -52,6 +52,15 @@ pub(super) fn prepare_state(conn: &Connection) -> duckdb::Result<(u64, String)> 
     )
 }
 
+/// When the loader acts without being asked.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Timing {
+    /// Longest rows wait before they are loaded.
+    pub interval: Duration,
+    /// Quiet time after which loaded rows are checkpointed.
+    pub idle_checkpoint: Duration,
+}
+
 pub(super) struct Loader {
     conn: Connection,
     /// Set when shutdown begins, so that a load failing over and over
@@ -62,6 +71,8 @@ pub(super) struct Loader {
     health: Health,
     pending: Vec<LoadJob>,
     pending_rows: usize,
+    /// Something was loaded since the last checkpoint: the WAL holds it.
+    unsaved: bool,
 }
 
 impl Loader {
@@ -79,6 +90,7 @@ impl Loader {
             health,
             pending: Vec::new(),
             pending_rows: 0,
+            unsaved: false,
         }
     }
 
@@ -134,16 +146,21 @@ impl Loader {
         rx: Receiver<LoaderMessage>,
         spool: &Mutex<Spool>,
         loaded: &watch::Sender<u64>,
-        interval: Duration,
+        timing: Timing,
     ) {
         let mut since: Option<Instant> = None;
         loop {
-            let msg = match since {
+            // Rows pending: until they are due. Else, with rows loaded but
+            // not checkpointed: until the quiet time is up. Else: forever.
+            let wait = match since {
+                Some(t) => Some(timing.interval.saturating_sub(t.elapsed())),
+                None if self.unsaved => Some(timing.idle_checkpoint),
+                None => None,
+            };
+            let msg = match wait {
                 None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-                Some(t) => match interval.checked_sub(t.elapsed()) {
-                    Some(left) if !left.is_zero() => rx.recv_timeout(left),
-                    _ => Err(RecvTimeoutError::Timeout),
-                },
+                Some(left) if left.is_zero() => Err(RecvTimeoutError::Timeout),
+                Some(left) => rx.recv_timeout(left),
             };
             match msg {
                 Ok(LoaderMessage::Load(job)) => {
@@ -155,6 +172,7 @@ impl Loader {
                         since = None;
                     }
                 }
+                Err(RecvTimeoutError::Timeout) if since.is_none() => self.idle_checkpoint(),
                 Ok(LoaderMessage::Flush) | Err(RecvTimeoutError::Timeout) => {
                     self.load(spool, loaded, false);
                     since = None;
@@ -228,6 +246,7 @@ impl Loader {
         for job in &self.pending {
             self.count(&job.rows);
         }
+        self.unsaved = true;
         self.pending.clear();
         self.pending_rows = 0;
         {
@@ -288,14 +307,36 @@ impl Loader {
         result
     }
 
-    fn checkpoint(&self, done: oneshot::Sender<Result<(), String>>) {
+    fn checkpoint(&mut self, done: oneshot::Sender<Result<(), String>>) {
         let started = Instant::now();
         let result = self
             .conn
             .execute_batch("CHECKPOINT")
             .map_err(|e| e.to_string());
         tracing::debug!("checkpoint took {:.0?}", started.elapsed());
+        if result.is_ok() {
+            self.unsaved = false;
+        }
         let _ = done.send(result);
+    }
+
+    /// Nothing came for a while: empty the WAL, so that a crash now costs
+    /// a restart nothing to replay. A failure (a query holding a
+    /// transaction open) is tried again after the next quiet spell.
+    fn idle_checkpoint(&mut self) {
+        let started = Instant::now();
+        match self.conn.execute_batch("CHECKPOINT") {
+            Ok(()) => {
+                self.unsaved = false;
+                self.metrics.idle_checkpoints.inc();
+                tracing::debug!("idle checkpoint took {:.0?}", started.elapsed());
+            }
+            Err(e) => {
+                // Not again until something new is loaded and goes quiet.
+                self.unsaved = false;
+                tracing::warn!(error = %e, "idle checkpoint failed; DuckDB checkpoints at its threshold and at shutdown anyway");
+            }
+        }
     }
 }
 
