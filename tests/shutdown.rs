@@ -91,10 +91,16 @@ mode = "loop"
         assert!(log.contains("Nothing acknowledged is lost"), "{log}");
         assert_eq!(code, Some(1), "cut short, so not a clean exit");
         assert!(took >= Duration::from_secs(1), "{took:?}");
-        assert!(took < Duration::from_secs(10), "the deadline holds: {took:?}");
+        assert!(
+            took < Duration::from_secs(10),
+            "the deadline holds: {took:?}"
+        );
         took
     };
-    assert!(stuck.join().unwrap().is_err(), "the stuck request was never answered");
+    assert!(
+        stuck.join().unwrap().is_err(),
+        "the stuck request was never answered"
+    );
 
     // The next start loads from the spool what was acknowledged.
     let plain = dir.path().join("plain.toml");
@@ -110,7 +116,10 @@ mode = "loop"
         500
     );
     assert_eq!(
-        count(&conn, "SELECT count(*) FROM otel_traces WHERE SpanName = 'before-stop'"),
+        count(
+            &conn,
+            "SELECT count(*) FROM otel_traces WHERE SpanName = 'before-stop'"
+        ),
         500
     );
     eprintln!("SIGTERM to exit at a 1 s deadline: {took:?}");

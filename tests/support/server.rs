@@ -206,7 +206,10 @@ impl ServerProcess {
             }
             if started.elapsed() > within {
                 let _ = child.kill();
-                panic!("server did not stop within {within:?}; log:\n{}", self.log());
+                panic!(
+                    "server did not stop within {within:?}; log:\n{}",
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }

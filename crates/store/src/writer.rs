@@ -622,7 +622,10 @@ mod tests {
         assert!(wal_len() > 0, "the load went through the WAL");
         let started = std::time::Instant::now();
         while metrics.idle_checkpoints.get() == 0 {
-            assert!(started.elapsed() < Duration::from_secs(10), "no idle checkpoint");
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "no idle checkpoint"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         assert_eq!(wal_len(), 0);
