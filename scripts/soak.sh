@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Soak: a release `sluice serve` under steady load for an hour, with the
+# redactor and enricher on every span and retention deleting as it goes.
+# Prints one line a minute (RSS, files on disk, accepted, refused, loaded),
+# then whether anything acknowledged was lost and whether RSS stayed flat:
+# over the last 45 minutes within 10% of its level after 15 (BENCHMARKS.md,
+# "Soak").
+#   scripts/soak.sh                           # 60 minutes at 50,000 spans/s
+#   MINUTES=10 RATE=30000 scripts/soak.sh     # a shorter look
+# The rate defaults to about half what scripts/bench-ingest.sh measures on
+# the 2-core machine; the load generator runs on the same machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target="${CARGO_TARGET_DIR:-target}"
+cargo build --release --locked --workspace >&2
+scripts/build-plugins.sh >&2
+
+minutes="${MINUTES:-60}"
+rate="${RATE:-50000}"
+grpc=127.0.0.1:24517
+api=127.0.0.1:24520
+work="$(mktemp -d)"
+server=""
+loadgen=""
+cleanup() {
+  [[ -n "$loadgen" ]] && kill "$loadgen" 2>/dev/null || true
+  [[ -n "$server" ]] && kill -9 "$server" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+plugins="$(cd "$target/sluice-plugins" && pwd)"
+cat >"$work/sluice.toml" <<TOML
+[store]
+# A bound a small team would set; RSS above it is Sluice's own.
+duckdb_memory_limit = "512MiB"
+
+[retention]
+# The generator's spans carry the time it started, so after five minutes
+# every pass deletes what came since the last one.
+traces = "5m"
+check_interval = "1m"
+
+[plugins]
+cache_dir = "$work/plugin-cache"
+
+[[pipelines.traces]]
+name = "redactor"
+path = "$plugins/redactor.wasm"
+[pipelines.traces.config]
+detectors = ["all"]
+hash_secret = "soak-test-secret-soak-test-secret"
+
+[[pipelines.traces]]
+name = "enricher"
+path = "$plugins/enricher.wasm"
+[pipelines.traces.config]
+[[pipelines.traces.config.rules]]
+action = "upsert"
+target = "resource"
+key = "deployment.environment"
+value = "soak"
+TOML
+
+RUST_LOG=warn "$target/release/sluice" serve --config "$work/sluice.toml" --db "$work/soak.duckdb" \
+  --grpc-addr "$grpc" --http-addr 127.0.0.1:0 --api-addr "$api" 2>"$work/server.log" &
+server=$!
+for _ in $(seq 600); do
+  curl -fsS "http://$api/readyz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+curl -fsS "http://$api/readyz" >/dev/null || { cat "$work/server.log" >&2; exit 1; }
+
+"$target/release/sluice-loadgen" --endpoint "http://$grpc" --rate "$rate" \
+  --duration $((minutes * 60)) >"$work/loadgen.out" 2>"$work/loadgen.err" &
+loadgen=$!
+
+metric() { # name-prefix: sum of matching samples
+  awk -v p="$1" 'index($0, p) == 1 {s += $NF} END {printf "%d", s}' "$work/metrics"
+}
+rss=()
+echo "minute rss_mib disk_mib accepted refused loaded deleted"
+for minute in $(seq "$minutes"); do
+  sleep 60
+  curl -fsS "http://$api/metrics" >"$work/metrics"
+  r=$(awk '/^VmRSS:/ {printf "%.0f", $2 / 1024}' /proc/"$server"/status)
+  rss+=("$r")
+  disk=$(du -cm "$work"/soak.duckdb* | tail -1 | cut -f1)
+  echo "$minute $r $disk $(metric 'sluice_items_accepted_total{signal="traces"}') \
+$(metric 'sluice_items_refused_total{signal="traces"') \
+$(metric 'sluice_rows_written_total{table="otel_traces"}') \
+$(metric 'sluice_retention_rows_deleted_total{table="otel_traces"}')"
+done
+wait "$loadgen"
+loadgen=""
+acked=$(awk -F= '/^accepted_spans=/ {print $2}' "$work/loadgen.out")
+# A query waits until everything acknowledged is loaded (read-your-writes).
+curl -fsS "http://$api/api/v1/query" -H 'Content-Type: text/plain' --data-binary 'SELECT 1' >/dev/null
+curl -fsS "http://$api/metrics" >"$work/metrics"
+loaded=$(metric 'sluice_rows_written_total{table="otel_traces"}')
+kill -TERM "$server"
+wait "$server"
+server=""
+cat "$work/loadgen.out"
+echo "acknowledged_spans=$acked loaded_spans=$loaded lost=$((acked - loaded))"
+if (( minutes >= 16 )); then
+  base=${rss[14]}
+  printf '%s\n' "${rss[@]:15}" | awk -v base="$base" '
+    {if ($1 > max) max = $1; if (min == "" || $1 < min) min = $1}
+    END {printf "rss_at_15_min_mib=%d last_45_min: min=%d max=%d (%+.1f%% .. %+.1f%%)\n",
+         base, min, max, (min - base) * 100 / base, (max - base) * 100 / base}'
+fi
