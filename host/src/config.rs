@@ -108,6 +108,12 @@ pub struct AuthConfig {
 pub struct Receivers {
     pub max_request_size: ByteSize,
     pub max_decompressed_size: ByteSize,
+    /// Memory all requests in flight may hold together: bodies, what they
+    /// decompress to, and decoded batches until answered. Default 256MiB.
+    pub memory_budget: ByteSize,
+    /// Longest a request body may take to arrive (slow clients hold
+    /// memory and a connection). Default 30s.
+    pub body_timeout: TimeSpan,
     pub retry_after_seconds: u32,
     pub grpc: Listener<GrpcPort>,
     pub http: Listener<HttpPort>,
@@ -118,6 +124,8 @@ impl Default for Receivers {
         Self {
             max_request_size: ByteSize::mib(16),
             max_decompressed_size: ByteSize::mib(64),
+            memory_budget: ByteSize::mib(256),
+            body_timeout: TimeSpan::secs(30),
             retry_after_seconds: 1,
             grpc: Listener::default(),
             http: Listener::default(),
@@ -260,6 +268,15 @@ impl Config {
         }
         if self.shutdown.deadline.duration().is_zero() {
             return Err(invalid("shutdown.deadline", "must be more than 0"));
+        }
+        if r.memory_budget < r.max_request_size {
+            return Err(invalid(
+                "receivers.memory_budget",
+                "must be at least receivers.max_request_size",
+            ));
+        }
+        if r.body_timeout.duration() < std::time::Duration::from_millis(100) {
+            return Err(invalid("receivers.body_timeout", "must be at least 100ms"));
         }
         self.store.validate().map_err(&section)?;
         self.query.validate().map_err(&section)?;

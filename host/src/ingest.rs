@@ -11,6 +11,8 @@ use sluice_otlp::{Accepted, Batch, DecodeError, Signal, validate};
 use sluice_pipeline::{KeptTraces, PipelineError, Pipelines, TailStage};
 use sluice_store::{CommitError, Stage, WriteJob, WriterHandle};
 
+use crate::budget::MemoryBudget;
+
 use crate::swap::Swap;
 use crate::telemetry::{Metrics, RefusedLabel, RequestLabel, SignalLabel};
 
@@ -53,6 +55,16 @@ pub enum IngestError {
         message: String,
         retry_after: Duration,
     },
+    /// Requests in flight hold as much memory as `receivers.memory_budget`
+    /// allows; the client should retry after `retry_after`.
+    #[error("{message}")]
+    OverBudget {
+        message: String,
+        retry_after: Duration,
+    },
+    /// The body did not arrive within `receivers.body_timeout`.
+    #[error("{0}")]
+    Timeout(String),
     /// A bug on our side; the message says where.
     #[error("internal error: {0}")]
     Internal(String),
@@ -63,6 +75,10 @@ impl From<DecodeError> for IngestError {
         match e {
             DecodeError::Malformed(m) => IngestError::Invalid(m),
             DecodeError::TooLarge(m) => IngestError::TooLarge(m),
+            DecodeError::OverBudget(message) => IngestError::OverBudget {
+                message,
+                retry_after: Duration::from_secs(1),
+            },
         }
     }
 }
@@ -78,6 +94,8 @@ impl IngestError {
             IngestError::SpoolFull { .. } => "spool_full",
             IngestError::Unavailable { .. } => "unavailable",
             IngestError::PluginFailed { .. } => "plugin_failed",
+            IngestError::OverBudget { .. } => "memory",
+            IngestError::Timeout(_) => "timeout",
             IngestError::Internal(_) => "internal",
         }
     }
@@ -98,6 +116,7 @@ struct Inner {
     max_repeated_bytes: u64,
     stages: Swap<Stages>,
     metrics: Arc<Metrics>,
+    budget: MemoryBudget,
 }
 
 /// What a request's items pass through before they are stored: the
@@ -146,9 +165,14 @@ impl Ingest {
         max_repeated_bytes: u64,
         stages: Stages,
         metrics: Arc<Metrics>,
+        memory_budget: u64,
     ) -> Self {
         // A semaphore holds at most usize::MAX >> 3 permits.
         let capacity = capacity.min(Semaphore::MAX_PERMITS);
+        metrics
+            .request_memory_budget
+            .set(i64::try_from(memory_budget).unwrap_or(i64::MAX));
+        let budget = MemoryBudget::new(memory_budget, metrics.request_memory.clone());
         Self {
             inner: Arc::new(Inner {
                 writer,
@@ -158,12 +182,23 @@ impl Ingest {
                 max_repeated_bytes,
                 stages: Swap::new(stages),
                 metrics,
+                budget,
             }),
         }
     }
 
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// The memory budget every receiver takes from.
+    pub fn budget(&self) -> &MemoryBudget {
+        &self.inner.budget
+    }
+
+    /// What refused clients are told to wait.
+    pub fn retry_after(&self) -> Duration {
+        self.inner.retry_after
     }
 
     /// The stages new requests run through.
@@ -525,6 +560,7 @@ mod tests {
                 tail: None,
             },
             metrics.clone(),
+            1 << 30,
         );
 
         // Eight items wait for a commit that never comes...
@@ -563,6 +599,7 @@ mod tests {
             BodyLimits {
                 max_request: 1 << 20,
                 max_decompressed: 1 << 20,
+                timeout: Duration::from_secs(30),
             },
             &crate::auth::Guard::new(Default::default(), metrics.clone()),
         );
@@ -606,6 +643,7 @@ mod tests {
                 tail: None,
             },
             metrics.clone(),
+            1 << 30,
         );
         let mut req = request(200);
         req.resource_spans[0].resource = Some(Resource {

@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod budget;
 pub mod client;
 pub mod config;
 pub mod export;

@@ -230,6 +230,7 @@ impl Server {
             r.max_decompressed_size.bytes().saturating_mul(4),
             stages,
             metrics.clone(),
+            r.memory_budget.bytes(),
         );
         let reloader = Reloader::new(crate::reload::Parts {
             source,
@@ -313,6 +314,7 @@ impl Server {
             let limits = BodyLimits {
                 max_request: r.max_request_size.as_usize(),
                 max_decompressed: r.max_decompressed_size.as_usize(),
+                timeout: r.body_timeout.duration(),
             };
             let app = http::router(ingest.clone(), limits, &guard);
             receivers.push(serve_http(

@@ -78,6 +78,8 @@ pub struct Metrics {
     pub items_refused: Family<RefusedLabel, Counter>,
     pub queue_items: Gauge,
     pub queue_capacity: Gauge,
+    pub request_memory: Gauge,
+    pub request_memory_budget: Gauge,
     pub queries: Family<QueryLabel, Counter>,
     pub query_duration: Histogram,
     pub auth_refused: Family<AuthLabel, Counter>,
@@ -101,6 +103,8 @@ impl Metrics {
             items_refused: Family::default(),
             queue_items: Gauge::default(),
             queue_capacity: Gauge::default(),
+            request_memory: Gauge::default(),
+            request_memory_budget: Gauge::default(),
             queries: Family::default(),
             // 1 ms .. ~33 s
             query_duration: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
@@ -141,6 +145,16 @@ impl Metrics {
             "queue_capacity_items",
             "Most items that may wait to be committed before requests are refused",
             m.queue_capacity.clone(),
+        );
+        registry.register(
+            "request_memory_bytes",
+            "Memory held by requests in flight: bodies, decompressed bodies and decoded batches until answered",
+            m.request_memory.clone(),
+        );
+        registry.register(
+            "request_memory_budget_bytes",
+            "receivers.memory_budget: past it, requests are refused with 429 / RESOURCE_EXHAUSTED",
+            m.request_memory_budget.clone(),
         );
         m.store.register(&mut registry);
         m.pipeline.register(&mut registry);

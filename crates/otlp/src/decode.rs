@@ -17,6 +17,9 @@ pub enum DecodeError {
     /// Larger than its limit once decompressed.
     #[error("{0}")]
     TooLarge(String),
+    /// Decompressing it would take more memory than may be spent now.
+    #[error("{0}")]
+    OverBudget(String),
 }
 
 /// The two OTLP/HTTP encodings.
@@ -65,22 +68,43 @@ impl Compression {
     /// Decompresses `raw`, never holding more than `limit` bytes of output.
     /// An identity body is returned as it is (its size was limited as read).
     pub fn decompress(self, raw: bytes::Bytes, limit: usize) -> Result<bytes::Bytes, DecodeError> {
+        self.decompress_within(raw, limit, &mut |_| true)
+    }
+
+    /// [`Compression::decompress`], asking `reserve` for each step of
+    /// output memory (at most [`STEP`] bytes) before it is used; a refusal
+    /// stops with [`DecodeError::OverBudget`].
+    pub fn decompress_within(
+        self,
+        raw: bytes::Bytes,
+        limit: usize,
+        reserve: &mut dyn FnMut(usize) -> bool,
+    ) -> Result<bytes::Bytes, DecodeError> {
         match self {
             Self::Identity => Ok(raw),
-            Self::Gzip => gunzip(&raw, limit).map(Into::into),
-            Self::Zstd => unzstd(&raw, limit).map(Into::into),
+            Self::Gzip => read_limited(
+                flate2::read::MultiGzDecoder::new(&raw[..]),
+                limit,
+                "gzip",
+                reserve,
+            )
+            .map(Into::into),
+            Self::Zstd => read_limited(zstd_decoder(&raw)?, limit, "zstd", reserve).map(Into::into),
         }
     }
 }
+
+/// Output grows by this much at a time, each step reserved first.
+pub const STEP: usize = 1 << 20;
 
 /// Inflates a gzip body (several members, as gzip allows) without ever
 /// holding more than `limit` bytes of output.
 pub fn gunzip(raw: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
     read_limited(
         flate2::read::MultiGzDecoder::new(raw),
-        raw.len(),
         limit,
         "gzip",
+        &mut |_| true,
     )
 }
 
@@ -92,32 +116,60 @@ const ZSTD_WINDOW_LOG_MAX: u32 = 23;
 /// Decompresses a zstd body (several frames, as zstd allows) without ever
 /// holding more than `limit` bytes of output.
 pub fn unzstd(raw: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
+    read_limited(zstd_decoder(raw)?, limit, "zstd", &mut |_| true)
+}
+
+fn zstd_decoder(raw: &[u8]) -> Result<impl Read + '_, DecodeError> {
     let malformed = |e: std::io::Error| DecodeError::Malformed(format!("invalid zstd body: {e}"));
     let mut decoder = zstd::stream::read::Decoder::with_buffer(raw).map_err(malformed)?;
     decoder
         .window_log_max(ZSTD_WINDOW_LOG_MAX)
         .map_err(malformed)?;
-    read_limited(decoder, raw.len(), limit, "zstd")
+    Ok(decoder)
 }
 
+/// Reads `decoder` to its end in steps of at most [`STEP`] bytes, each
+/// reserved first, refusing output past `limit`.
 fn read_limited(
     decoder: impl Read,
-    compressed: usize,
     limit: usize,
     name: &str,
+    reserve: &mut dyn FnMut(usize) -> bool,
 ) -> Result<Vec<u8>, DecodeError> {
-    let mut out = Vec::with_capacity((compressed * 4).min(limit));
-    let limit = limit as u64;
-    decoder
-        .take(limit + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| DecodeError::Malformed(format!("invalid {name} body: {e}")))?;
-    if out.len() as u64 > limit {
-        return Err(DecodeError::TooLarge(format!(
-            "request body exceeds the limit of {limit} bytes once decompressed"
-        )));
+    let mut decoder = decoder.take(limit as u64 + 1);
+    let mut out: Vec<u8> = Vec::new();
+    loop {
+        let step = STEP.min(limit + 1 - out.len());
+        if !reserve(step) {
+            return Err(DecodeError::OverBudget(format!(
+                "decompressing the request body would take more memory than the server may \
+                 spend on requests now ({} bytes so far); retry later",
+                out.len()
+            )));
+        }
+        let start = out.len();
+        out.resize(start + step, 0);
+        let mut filled = start;
+        while filled < out.len() {
+            match decoder.read(&mut out[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    return Err(DecodeError::Malformed(format!("invalid {name} body: {e}")));
+                }
+            }
+        }
+        out.truncate(filled);
+        if out.len() > limit {
+            return Err(DecodeError::TooLarge(format!(
+                "request body exceeds the limit of {limit} bytes once decompressed"
+            )));
+        }
+        if filled < start + step {
+            return Ok(out);
+        }
     }
-    Ok(out)
 }
 
 /// Decodes one export request of signal `S`.
@@ -265,6 +317,33 @@ mod tests {
             matches!(&e, DecodeError::Malformed(m) if m.contains("zstd")),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn every_step_of_output_is_reserved_first() {
+        let data = b"span ".repeat(1_000_000);
+        let raw = bytes::Bytes::from(zstd(&data));
+        let mut reserved = 0;
+        let out = Compression::Zstd
+            .decompress_within(raw.clone(), 64 << 20, &mut |n| {
+                reserved += n;
+                true
+            })
+            .unwrap();
+        assert_eq!(out.len(), data.len());
+        assert!(
+            reserved >= data.len() && reserved <= data.len() + STEP,
+            "{reserved}"
+        );
+        // Refused at the second step: nothing past the first is read.
+        let mut steps = 0;
+        let e = Compression::Zstd
+            .decompress_within(raw, 64 << 20, &mut |_| {
+                steps += 1;
+                steps < 2
+            })
+            .unwrap_err();
+        assert!(matches!(e, DecodeError::OverBudget(_)), "{e:?}");
     }
 
     #[test]

@@ -195,13 +195,14 @@ pub fn status(e: &IngestError) -> Status {
         // would be refused again. RESOURCE_EXHAUSTED without RetryInfo is
         // what OTLP specifies as not retryable.
         IngestError::TooLarge(_) => Status::resource_exhausted(msg),
-        IngestError::QueueFull { retry_after, .. } | IngestError::SpoolFull { retry_after, .. } => {
-            Status::with_error_details(
-                Code::ResourceExhausted,
-                msg,
-                ErrorDetails::with_retry_info(Some(*retry_after)),
-            )
-        }
+        IngestError::Timeout(_) => Status::deadline_exceeded(msg),
+        IngestError::QueueFull { retry_after, .. }
+        | IngestError::SpoolFull { retry_after, .. }
+        | IngestError::OverBudget { retry_after, .. } => Status::with_error_details(
+            Code::ResourceExhausted,
+            msg,
+            ErrorDetails::with_retry_info(Some(*retry_after)),
+        ),
         IngestError::Unavailable { retry_after, .. }
         | IngestError::PluginFailed { retry_after, .. } => Status::with_error_details(
             Code::Unavailable,

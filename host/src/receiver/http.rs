@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use prost::Message;
@@ -18,18 +18,21 @@ use crate::auth::{Guard, Scope};
 use sluice_otlp::decode::{Compression, Encoding, decode};
 use sluice_otlp::{Accepted, ExportResponse, Logs, Metrics, OtlpSignal, Traces};
 
+use crate::budget::{Charge, DECODED_FACTOR, OverBudget};
 use crate::ingest::{Ingest, IngestError};
 
 const PROTOBUF: &str = Encoding::PROTOBUF;
 const JSON: &str = Encoding::JSON;
 
-/// Size limits for request bodies.
+/// Size and time limits for request bodies.
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimits {
     /// As received, before decompression.
     pub max_request: usize,
     /// After decompression.
     pub max_decompressed: usize,
+    /// Longest the body may take to arrive.
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -59,8 +62,13 @@ async fn export<S: OtlpSignal>(
         Ok(e) => e,
         Err(e) => return refuse::<S>(&state, Encoding::Protobuf, e),
     };
+    // Held until the answer: the body, what it inflates to, the batch.
+    let charge = state.ingest.budget().charge();
     let result = async {
-        let bytes = read_body(&headers, body, state.limits).await?;
+        let bytes = read_body(&headers, body, state.limits, &charge, &state.ingest).await?;
+        charge
+            .take(DECODED_FACTOR * bytes.len() as u64)
+            .map_err(|e| over_budget(e, &state.ingest))?;
         decode::<S>(encoding, &bytes).map_err(IngestError::from)
     }
     .await;
@@ -86,6 +94,13 @@ async fn export<S: OtlpSignal>(
                 .into_response()
         }
         Err(e) => error_response(encoding, &e),
+    }
+}
+
+fn over_budget(e: OverBudget, ingest: &Ingest) -> IngestError {
+    IngestError::OverBudget {
+        message: e.to_string(),
+        retry_after: ingest.retry_after(),
     }
 }
 
@@ -117,12 +132,15 @@ fn request_encoding(headers: &HeaderMap) -> Result<Encoding, IngestError> {
     }
 }
 
-/// Reads the body within `max_request` bytes, then inflates it within
-/// `max_decompressed` bytes; neither step allocates past its limit.
+/// Reads the body within `max_request` bytes and `timeout`, then inflates
+/// it within `max_decompressed` bytes; neither step allocates past its
+/// limit, and each takes its memory from `charge` before using it.
 async fn read_body(
     headers: &HeaderMap,
     body: Body,
     limits: BodyLimits,
+    charge: &Charge,
+    ingest: &Ingest,
 ) -> Result<Bytes, IngestError> {
     let compression = match headers.get(header::CONTENT_ENCODING) {
         None => Compression::Identity,
@@ -136,21 +154,71 @@ async fn read_body(
             })?
         }
     };
-    let raw = match Limited::new(body, limits.max_request).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<LengthLimitError>() => {
-            return Err(IngestError::TooLarge(format!(
-                "request body exceeds the limit of {} bytes",
-                limits.max_request
-            )));
-        }
-        Err(e) => {
-            return Err(IngestError::Invalid(format!(
-                "reading the request body failed: {e}"
-            )));
-        }
+    let too_large = || {
+        IngestError::TooLarge(format!(
+            "request body exceeds the limit of {} bytes",
+            limits.max_request
+        ))
     };
-    Ok(compression.decompress(raw, limits.max_decompressed)?)
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if let Some(len) = declared {
+        if len > limits.max_request as u64 {
+            return Err(too_large());
+        }
+        // Refused before any of it is read.
+        if !charge.would_fit(len) {
+            return Err(over_budget(
+                OverBudget {
+                    asked: len,
+                    limit: ingest.budget().limit(),
+                },
+                ingest,
+            ));
+        }
+    }
+    let read = async {
+        let mut body = Limited::new(body, limits.max_request);
+        let mut raw = BytesMut::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                if e.is::<LengthLimitError>() {
+                    too_large()
+                } else {
+                    IngestError::Invalid(format!("reading the request body failed: {e}"))
+                }
+            })?;
+            if let Ok(data) = frame.into_data() {
+                // Twice: the frame as received, and the buffer it is
+                // copied into (which grows by doubling).
+                charge
+                    .take(2 * data.len() as u64)
+                    .map_err(|e| over_budget(e, ingest))?;
+                raw.extend_from_slice(&data);
+            }
+        }
+        Ok::<_, IngestError>(raw.freeze())
+    };
+    let raw = tokio::time::timeout(limits.timeout, read)
+        .await
+        .map_err(|_| {
+            IngestError::Timeout(format!(
+                "the request body did not arrive within {:?} (receivers.body_timeout)",
+                limits.timeout
+            ))
+        })??;
+    compression
+        .decompress_within(raw, limits.max_decompressed, &mut |n| {
+            charge.take(n as u64).is_ok()
+        })
+        .map_err(|e| match IngestError::from(e) {
+            IngestError::OverBudget { message, .. } => IngestError::OverBudget {
+                message,
+                retry_after: ingest.retry_after(),
+            },
+            other => other,
+        })
 }
 
 /// `google.rpc.Status`, the body of every OTLP/HTTP error response.
@@ -177,13 +245,18 @@ fn error_response(encoding: Encoding, e: &IngestError) -> Response {
             tonic::Code::InvalidArgument,
             None,
         ),
-        IngestError::QueueFull { retry_after, .. } | IngestError::SpoolFull { retry_after, .. } => {
-            (
-                StatusCode::TOO_MANY_REQUESTS,
-                tonic::Code::ResourceExhausted,
-                Some(*retry_after),
-            )
-        }
+        IngestError::Timeout(_) => (
+            StatusCode::REQUEST_TIMEOUT,
+            tonic::Code::DeadlineExceeded,
+            None,
+        ),
+        IngestError::QueueFull { retry_after, .. }
+        | IngestError::SpoolFull { retry_after, .. }
+        | IngestError::OverBudget { retry_after, .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            tonic::Code::ResourceExhausted,
+            Some(*retry_after),
+        ),
         IngestError::Unavailable { retry_after, .. }
         | IngestError::PluginFailed { retry_after, .. } => (
             StatusCode::SERVICE_UNAVAILABLE,
