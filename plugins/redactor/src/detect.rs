@@ -182,7 +182,7 @@ const F_EQ: u32 = 1 << 21;
 const F_P: u32 = 1 << 22;
 
 /// Bytes some secret detector's gate needs (with a length).
-const SECRET_TRIGGERS: u32 = F_DASH | F_J | F_B | F_I | F_Y | F_G | F_X | F_K | F_P;
+const SECRET_TRIGGERS: u32 = F_DASH | F_J | F_B | F_I | F_Y | F_G | F_X | F_K;
 
 const fn byte_flags() -> [u32; 256] {
     let mut t = [0u32; 256];
@@ -223,27 +223,30 @@ const fn byte_flags() -> [u32; 256] {
     t
 }
 
-static BYTE_FLAGS: [u32; 256] = byte_flags();
-
-/// Per byte, what it adds to three 16-bit counters packed in a u64:
-/// digits (bits 0-15), capital letters (16-31), colons (32-47).
-const fn byte_counts() -> [u64; 256] {
+/// Per byte, one word for the first pass: its flags in bits 32-63, and what
+/// it adds to three 10-bit counters below them: digits (bits 0-9), capital
+/// letters (10-19), colons (20-29). The pass ORs the words for the flags
+/// and adds them for the counts, one load per byte: adding flags only
+/// carries upward, away from the counters, and a chunk of at most 1023
+/// bytes cannot overflow one.
+const fn byte_info() -> [u64; 256] {
+    let flags = byte_flags();
     let mut t = [0u64; 256];
     let mut c = 0;
     while c < 256 {
-        let b = c as u8;
-        t[c] = match b {
+        let count = match c as u8 {
             b'0'..=b'9' => 1,
-            b'A'..=b'Z' => 1 << 16,
-            b':' => 1 << 32,
+            b'A'..=b'Z' => 1 << 10,
+            b':' => 1 << 20,
             _ => 0,
         };
+        t[c] = ((flags[c] as u64) << 32) | count;
         c += 1;
     }
     t
 }
 
-static BYTE_COUNTS: [u64; 256] = byte_counts();
+static BYTE_INFO: [u64; 256] = byte_info();
 
 // The second pass: a table-driven automaton over byte classes. Its state is the classes of the last two bytes and whether the
 // byte before them was a capital; each step adds to eight 8-bit counters
@@ -374,25 +377,29 @@ fn shape(b: &[u8]) -> Shape {
 pub(crate) fn candidates(b: &[u8]) -> u32 {
     let n = b.len();
     // First pass, for every value: which kinds of bytes occur, and three
-    // counts packed in a u64 (chunks short enough for 16-bit fields).
-    let (mut f, mut digits, mut upper, mut colons) = (0u32, 0usize, 0usize, 0usize);
-    for chunk in b.chunks(0xffff) {
-        let mut counts = 0u64;
+    // counts (see `BYTE_INFO`).
+    let (mut ored, mut digits, mut upper, mut colons) = (0u64, 0usize, 0usize, 0usize);
+    for chunk in b.chunks(1023) {
+        let mut sum = 0u64;
         for &c in chunk {
-            f |= BYTE_FLAGS[usize::from(c)];
-            counts += BYTE_COUNTS[usize::from(c)];
+            let w = BYTE_INFO[usize::from(c)];
+            ored |= w;
+            sum = sum.wrapping_add(w);
         }
-        digits += (counts & 0xffff) as usize;
-        upper += ((counts >> 16) & 0xffff) as usize;
-        colons += (counts >> 32) as usize;
+        digits += (sum & 0x3ff) as usize;
+        upper += ((sum >> 10) & 0x3ff) as usize;
+        colons += ((sum >> 20) & 0x3ff) as usize;
     }
+    let f = (ored >> 32) as u32;
     let has = |flag: u32| f & flag != 0;
     // Without '@', '=', a colon or four digits, and short or without any
-    // secret's trigger: nothing can match.
+    // secret's trigger: nothing can match. (An npm token is the one secret
+    // with no trigger of its own: it needs a `_` and 40 bytes, and a `p`
+    // alone would let paths like "/api/cart" through.)
     if digits < 4
         && colons == 0
         && f & (F_AT | F_EQ) == 0
-        && (n < 10 || (f & SECRET_TRIGGERS == 0 && upper < 4))
+        && (n < 10 || (f & SECRET_TRIGGERS == 0 && upper < 4 && !(has(F_UNDERSCORE) && n >= 40)))
     {
         return 0;
     }
@@ -541,6 +548,33 @@ fn find(hay: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
         }
     }
     None
+}
+
+/// The next position at or after `from` of byte `x` or `y`, eight bytes
+/// at a time: `secret_assignment` looks for `=` and `:` in every value
+/// with one, and most such values are URLs and times with nothing to find.
+fn next2(b: &[u8], from: usize, x: u8, y: u8) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let (px, py) = (LO * u64::from(x), LO * u64::from(y));
+    let mut i = from;
+    while i + 8 <= b.len() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[i..i + 8]);
+        let w = u64::from_le_bytes(w);
+        let (a, c) = (w ^ px, w ^ py);
+        // A zero byte of `a` or `c` is a match; the lowest flagged byte is
+        // always a true one (borrows only flag bytes above a match).
+        let z = ((a.wrapping_sub(LO) & !a) | (c.wrapping_sub(LO) & !c)) & HI;
+        if z != 0 {
+            return Some(i + (z.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    b.get(i..)?
+        .iter()
+        .position(|&c| c == x || c == y)
+        .map(|p| i + p)
 }
 
 /// The next position at or after `from` holding a byte `ok` accepts.
@@ -1173,7 +1207,7 @@ fn close_quote(b: &[u8], mut i: usize, q: u8, escaped: bool) -> Option<usize> {
 fn secret_assignment(b: &[u8], secret_key: &dyn Fn(&str) -> bool, out: &mut Vec<Found>) {
     let n = b.len();
     let mut from = 0;
-    while let Some(p) = next(b, from, |c| c == b'=' || c == b':') {
+    while let Some(p) = next2(b, from, b'=', b':') {
         from = p + 1;
         let prev = if p > 0 { b[p - 1] } else { 0 };
         let sep_end = if b[p] == b'=' {
@@ -2257,6 +2291,45 @@ mod tests {
         none(Detector::SlackToken, "xoxox");
     }
 
+    /// The first pass counts in chunks; what straddles a chunk boundary,
+    /// or fills a long value, must still count.
+    #[test]
+    fn long_values_count_across_chunks() {
+        for pad in [1015, 1020, 1023, 2040, 5000] {
+            let s = format!("{}card 4111111111111111 x", "a".repeat(pad));
+            assert_ne!(
+                candidates(s.as_bytes()) & Detector::CreditCard.bit(),
+                0,
+                "{pad}"
+            );
+            let s = format!("{}2001:db8::1", " ".repeat(pad));
+            assert_ne!(candidates(s.as_bytes()) & Detector::Ipv6.bit(), 0, "{pad}");
+        }
+        let many = "1:".repeat(3000);
+        let c = candidates(many.as_bytes());
+        assert_ne!(c & Detector::Ipv6.bit(), 0);
+        assert_eq!(c & Detector::CreditCard.bit(), 0);
+        assert_eq!(
+            candidates("A".repeat(5000).as_bytes()) & Detector::Email.bit(),
+            0
+        );
+    }
+
+    #[test]
+    fn next2_finds_the_first_of_two_bytes() {
+        let s = b"ab=cd:ef=gh::ij=kl:mn=op:qr=st:uvwxyz=:";
+        for from in 0..=s.len() + 1 {
+            let slow = s
+                .get(from..)
+                .and_then(|t| t.iter().position(|&c| c == b'=' || c == b':'))
+                .map(|p| from + p);
+            assert_eq!(next2(s, from, b'=', b':'), slow, "{from}");
+        }
+        let high = "é=日:".as_bytes();
+        assert_eq!(next2(high, 0, b'=', b':'), Some(2));
+        assert_eq!(next2(&[0x3d ^ 0x80; 16], 0, b'=', b':'), None);
+    }
+
     #[test]
     fn vendor_tokens() {
         let sk = "sk_live_51Hx9QkLmN2pR7sT4vW8yZ0a";
@@ -2526,6 +2599,7 @@ mod tests {
             "::ffff:1.2.3.4",
             "sk_live_51Hx9QkLmN2pR7sT4vW8yZ0a",
             "npm_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8",
+            "npm_acdefhijlmnopqrstuvwzacdefhijlmnopqr",
             "pypi-AgEIcHlwaS5vcmcCJDU3OTM5MjQ4LTMyZjctNGU3ZC1hNzI0",
             "glpat-xK9mZ2qR7vT4wY8nB3cD",
             "sk-T3BlbkFJa1B2c3D4e5F6g7H8i9J0k1L2",
