@@ -473,10 +473,28 @@ impl Rules {
     /// Whether a key is blocked: an entry of the blocked list equals the
     /// normalized key or a suffix of it that starts after `.`, `_` or `-`;
     /// or a blocked pattern matches the key as written.
+    ///
+    /// The `secret_assignment` detector asks this of keys written inside
+    /// values, many per batch, so an ASCII key is normalized on the stack.
     pub(crate) fn is_blocked_key(&self, key: &str) -> bool {
         if !self.blocked_keys.is_empty() {
-            let k = normalize_key(key);
-            if self.blocked_keys.contains(&k) {
+            let mut buf = [0u8; 64];
+            let owned;
+            let k: &str = if key.len() <= buf.len() && key.is_ascii() {
+                for (d, c) in buf.iter_mut().zip(key.bytes()) {
+                    *d = if c == b'-' {
+                        b'_'
+                    } else {
+                        c.to_ascii_lowercase()
+                    };
+                }
+                // ASCII in, ASCII out: always UTF-8.
+                std::str::from_utf8(&buf[..key.len()]).unwrap_or_default()
+            } else {
+                owned = normalize_key(key);
+                &owned
+            };
+            if self.blocked_keys.contains(k) {
                 return true;
             }
             for (i, c) in k.char_indices() {

@@ -25,6 +25,13 @@ pub(crate) enum Detector {
     GcpKey,
     GithubToken,
     SlackToken,
+    StripeKey,
+    NpmToken,
+    PypiToken,
+    GitlabToken,
+    AiApiKey,
+    AzureStorageKey,
+    SecretAssignment,
     CreditCard,
     Iban,
     UsSsn,
@@ -35,7 +42,7 @@ pub(crate) enum Detector {
 }
 
 /// Every detector, in priority order.
-pub(crate) const ALL: [Detector; 15] = [
+pub(crate) const ALL: [Detector; 22] = [
     Detector::PrivateKey,
     Detector::Jwt,
     Detector::Bearer,
@@ -44,6 +51,13 @@ pub(crate) const ALL: [Detector; 15] = [
     Detector::GcpKey,
     Detector::GithubToken,
     Detector::SlackToken,
+    Detector::StripeKey,
+    Detector::NpmToken,
+    Detector::PypiToken,
+    Detector::GitlabToken,
+    Detector::AiApiKey,
+    Detector::AzureStorageKey,
+    Detector::SecretAssignment,
     Detector::CreditCard,
     Detector::Iban,
     Detector::UsSsn,
@@ -65,6 +79,13 @@ impl Detector {
             Detector::GcpKey => "gcp_key",
             Detector::GithubToken => "github_token",
             Detector::SlackToken => "slack_token",
+            Detector::StripeKey => "stripe_key",
+            Detector::NpmToken => "npm_token",
+            Detector::PypiToken => "pypi_token",
+            Detector::GitlabToken => "gitlab_token",
+            Detector::AiApiKey => "ai_api_key",
+            Detector::AzureStorageKey => "azure_storage_key",
+            Detector::SecretAssignment => "secret_assignment",
             Detector::CreditCard => "credit_card",
             Detector::Iban => "iban",
             Detector::UsSsn => "us_ssn",
@@ -85,7 +106,7 @@ impl Detector {
 }
 
 /// One match: a byte range of the value and the rule that found it
-/// (detectors are rules `0..15`, custom patterns follow).
+/// (detectors are rules `0..ALL.len()`, custom patterns follow).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Found {
     pub start: usize,
@@ -157,6 +178,8 @@ const F_S: u32 = 1 << 17;
 const F_K: u32 = 1 << 18;
 const F_Z: u32 = 1 << 19;
 const F_I: u32 = 1 << 20;
+const F_EQ: u32 = 1 << 21;
+const F_P: u32 = 1 << 22;
 
 /// Bytes some secret detector's gate needs (with a length).
 const SECRET_TRIGGERS: u32 = F_DASH | F_J | F_B | F_I | F_Y | F_G | F_X | F_K;
@@ -183,6 +206,8 @@ const fn byte_flags() -> [u32; 256] {
             b'_' => F_UNDERSCORE,
             b' ' | b'\t' => F_SPACE,
             b'/' => F_SLASH,
+            b'=' => F_EQ,
+            b'p' => F_P,
             b'x' => F_X,
             b'y' => F_Y,
             b'g' => F_G,
@@ -198,27 +223,30 @@ const fn byte_flags() -> [u32; 256] {
     t
 }
 
-static BYTE_FLAGS: [u32; 256] = byte_flags();
-
-/// Per byte, what it adds to three 16-bit counters packed in a u64:
-/// digits (bits 0-15), capital letters (16-31), colons (32-47).
-const fn byte_counts() -> [u64; 256] {
+/// Per byte, one word for the first pass: its flags in bits 32-63, and what
+/// it adds to three 10-bit counters below them: digits (bits 0-9), capital
+/// letters (10-19), colons (20-29). The pass ORs the words for the flags
+/// and adds them for the counts, one load per byte: adding flags only
+/// carries upward, away from the counters, and a chunk of at most 1023
+/// bytes cannot overflow one.
+const fn byte_info() -> [u64; 256] {
+    let flags = byte_flags();
     let mut t = [0u64; 256];
     let mut c = 0;
     while c < 256 {
-        let b = c as u8;
-        t[c] = match b {
+        let count = match c as u8 {
             b'0'..=b'9' => 1,
-            b'A'..=b'Z' => 1 << 16,
-            b':' => 1 << 32,
+            b'A'..=b'Z' => 1 << 10,
+            b':' => 1 << 20,
             _ => 0,
         };
+        t[c] = ((flags[c] as u64) << 32) | count;
         c += 1;
     }
     t
 }
 
-static BYTE_COUNTS: [u64; 256] = byte_counts();
+static BYTE_INFO: [u64; 256] = byte_info();
 
 // The second pass: a table-driven automaton over byte classes. Its state is the classes of the last two bytes and whether the
 // byte before them was a capital; each step adds to eight 8-bit counters
@@ -349,22 +377,29 @@ fn shape(b: &[u8]) -> Shape {
 pub(crate) fn candidates(b: &[u8]) -> u32 {
     let n = b.len();
     // First pass, for every value: which kinds of bytes occur, and three
-    // counts packed in a u64 (chunks short enough for 16-bit fields).
-    let (mut f, mut digits, mut upper, mut colons) = (0u32, 0usize, 0usize, 0usize);
-    for chunk in b.chunks(0xffff) {
-        let mut counts = 0u64;
+    // counts (see `BYTE_INFO`).
+    let (mut ored, mut digits, mut upper, mut colons) = (0u64, 0usize, 0usize, 0usize);
+    for chunk in b.chunks(1023) {
+        let mut sum = 0u64;
         for &c in chunk {
-            f |= BYTE_FLAGS[usize::from(c)];
-            counts += BYTE_COUNTS[usize::from(c)];
+            let w = BYTE_INFO[usize::from(c)];
+            ored |= w;
+            sum = sum.wrapping_add(w);
         }
-        digits += (counts & 0xffff) as usize;
-        upper += ((counts >> 16) & 0xffff) as usize;
-        colons += (counts >> 32) as usize;
+        digits += (sum & 0x3ff) as usize;
+        upper += ((sum >> 10) & 0x3ff) as usize;
+        colons += ((sum >> 20) & 0x3ff) as usize;
     }
+    let f = (ored >> 32) as u32;
     let has = |flag: u32| f & flag != 0;
-    // Without '@', two colons or four digits, and short or without any
-    // secret's trigger: nothing can match.
-    if digits < 4 && colons < 2 && !has(F_AT) && (n < 10 || (f & SECRET_TRIGGERS == 0 && upper < 4))
+    // Without '@', '=', a colon or four digits, and short or without any
+    // secret's trigger: nothing can match. (An npm token is the one secret
+    // with no trigger of its own: it needs a `_` and 40 bytes, and a `p`
+    // alone would let paths like "/api/cart" through.)
+    if digits < 4
+        && colons == 0
+        && f & (F_AT | F_EQ) == 0
+        && (n < 10 || (f & SECRET_TRIGGERS == 0 && upper < 4 && !(has(F_UNDERSCORE) && n >= 40)))
     {
         return 0;
     }
@@ -402,6 +437,19 @@ pub(crate) fn candidates(b: &[u8]) -> u32 {
         Detector::SlackToken,
         (has(F_X) && has(F_DASH) && n >= 15) || (has(F_K) && has(F_SLASH) && n >= 35),
     );
+    add(
+        Detector::StripeKey,
+        has(F_K) && has(F_UNDERSCORE) && n >= 32,
+    );
+    add(Detector::NpmToken, has(F_P) && has(F_UNDERSCORE) && n >= 40);
+    add(Detector::PypiToken, has(F_P) && has(F_DASH) && n >= 55);
+    add(Detector::GitlabToken, has(F_G) && has(F_DASH) && n >= 25);
+    add(Detector::AiApiKey, has(F_K) && has(F_DASH) && n >= 35);
+    add(Detector::AzureStorageKey, has(F_EQ) && n >= 88);
+    add(
+        Detector::SecretAssignment,
+        (has(F_EQ) || colons > 0) && n >= 3,
+    );
     add(Detector::Email, has(F_AT) && has(F_DOT));
     add(Detector::Ipv6, colons >= 2);
     if digits < 4 && !(digits >= 2 && upper >= 2 && n >= 15) {
@@ -422,7 +470,9 @@ pub(crate) fn candidates(b: &[u8]) -> u32 {
 }
 
 /// Runs one detector's scanner over `s`, appending its matches.
-pub(crate) fn scan(d: Detector, s: &str, out: &mut Vec<Found>) {
+/// `secret_key` says whether a key written in the text names a credential
+/// (the blocked-key rules; only [`Detector::SecretAssignment`] asks).
+pub(crate) fn scan(d: Detector, s: &str, secret_key: &dyn Fn(&str) -> bool, out: &mut Vec<Found>) {
     let b = s.as_bytes();
     match d {
         Detector::PrivateKey => private_key(b, out),
@@ -433,6 +483,13 @@ pub(crate) fn scan(d: Detector, s: &str, out: &mut Vec<Found>) {
         Detector::GcpKey => gcp_key(b, out),
         Detector::GithubToken => github_token(b, out),
         Detector::SlackToken => slack_token(b, out),
+        Detector::StripeKey => stripe_key(b, out),
+        Detector::NpmToken => npm_token(b, out),
+        Detector::PypiToken => pypi_token(b, out),
+        Detector::GitlabToken => gitlab_token(b, out),
+        Detector::AiApiKey => ai_api_key(b, out),
+        Detector::AzureStorageKey => azure_storage_key(b, out),
+        Detector::SecretAssignment => secret_assignment(b, secret_key, out),
         Detector::CreditCard => credit_card(b, out),
         Detector::Iban => iban(b, out),
         Detector::UsSsn => us_ssn(b, out),
@@ -491,6 +548,33 @@ fn find(hay: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
         }
     }
     None
+}
+
+/// The next position at or after `from` of byte `x` or `y`, eight bytes
+/// at a time: `secret_assignment` looks for `=` and `:` in every value
+/// with one, and most such values are URLs and times with nothing to find.
+fn next2(b: &[u8], from: usize, x: u8, y: u8) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let (px, py) = (LO * u64::from(x), LO * u64::from(y));
+    let mut i = from;
+    while i + 8 <= b.len() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[i..i + 8]);
+        let w = u64::from_le_bytes(w);
+        let (a, c) = (w ^ px, w ^ py);
+        // A zero byte of `a` or `c` is a match; the lowest flagged byte is
+        // always a true one (borrows only flag bytes above a match).
+        let z = ((a.wrapping_sub(LO) & !a) | (c.wrapping_sub(LO) & !c)) & HI;
+        if z != 0 {
+            return Some(i + (z.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    b.get(i..)?
+        .iter()
+        .position(|&c| c == x || c == y)
+        .map(|p| i + p)
 }
 
 /// The next position at or after `from` holding a byte `ok` accepts.
@@ -803,6 +887,419 @@ fn slack_token(b: &[u8], out: &mut Vec<Found>) {
                 push(out, Detector::SlackToken, s, end);
             }
             from = end;
+        }
+    }
+}
+
+/// The start of the run of `ok` bytes that ends at `end`, looking back at
+/// most `max` bytes (a run longer than that gives `None`).
+fn back_run(b: &[u8], end: usize, max: usize, ok: impl Fn(u8) -> bool) -> Option<usize> {
+    let mut i = end;
+    while i > 0 && ok(b[i - 1]) {
+        if end - i == max {
+            return None;
+        }
+        i -= 1;
+    }
+    Some(i)
+}
+
+/// Letters, digits and `_`, `-`: the alphabet of most vendor tokens.
+#[inline]
+fn token_body(c: u8) -> bool {
+    b64url(c)
+}
+
+/// Whether a token body is random rather than a name: capitals, small
+/// letters and digits all present. Slugs and pod names are lower case, so
+/// this keeps `sk-worker-7d9c6b5f4-x2x9k`-like names out.
+fn mixed(t: &[u8]) -> bool {
+    let (mut up, mut low, mut dig) = (0, 0, 0);
+    for &c in t {
+        up += usize::from(c.is_ascii_uppercase());
+        low += usize::from(c.is_ascii_lowercase());
+        dig += usize::from(c.is_ascii_digit());
+    }
+    up >= 2 && low >= 2 && dig >= 2
+}
+
+/// Stripe secret and restricted keys: `sk_live_`, `sk_test_`, `rk_live_`,
+/// `rk_test_` and at least 24 letters or digits. Publishable keys
+/// (`pk_live_`) are meant to be public and are left alone.
+fn stripe_key(b: &[u8], out: &mut Vec<Found>) {
+    let mut from = 2;
+    while let Some(i) = next(b, from, |c| c == b'_') {
+        from = i + 1;
+        let s = i - 2;
+        if !(matches!(&b[s..i], b"sk" | b"rk")
+            && before_is(b, s, |c| !word(c))
+            && (at(b, i + 1, b"live_") || at(b, i + 1, b"test_")))
+        {
+            continue;
+        }
+        let end = run(b, i + 6, |c| c.is_ascii_alphanumeric());
+        if end - (i + 6) >= 24 && after_is(b, end, |c| !word(c)) {
+            push(out, Detector::StripeKey, s, end);
+        }
+        from = end.max(from);
+    }
+}
+
+/// npm access tokens: `npm_` and exactly 36 letters or digits.
+fn npm_token(b: &[u8], out: &mut Vec<Found>) {
+    let mut from = 3;
+    while let Some(i) = next(b, from, |c| c == b'_') {
+        from = i + 1;
+        let s = i - 3;
+        if !(&b[s..i] == b"npm" && before_is(b, s, |c| !word(c))) {
+            continue;
+        }
+        let end = run(b, i + 1, |c| c.is_ascii_alphanumeric());
+        if end - (i + 1) == 36 && after_is(b, end, |c| !word(c)) {
+            push(out, Detector::NpmToken, s, end);
+        }
+        from = end.max(from);
+    }
+}
+
+/// PyPI upload tokens: `pypi-` and a macaroon, base64url that always starts
+/// `Ag` (its version byte) and runs to 50 characters or more.
+fn pypi_token(b: &[u8], out: &mut Vec<Found>) {
+    let mut from = 4;
+    while let Some(i) = next(b, from, |c| c == b'-') {
+        from = i + 1;
+        let s = i - 4;
+        if !(&b[s..i] == b"pypi" && before_is(b, s, |c| !word(c)) && at(b, i + 1, b"Ag")) {
+            continue;
+        }
+        let end = run(b, i + 1, token_body);
+        if end - (i + 1) >= 50 && after_is(b, end, |c| !b64url(c)) {
+            push(out, Detector::PypiToken, s, end);
+        }
+        from = end.max(from);
+    }
+}
+
+/// GitLab tokens: personal (`glpat-`), pipeline trigger (`glptt-`), deploy
+/// (`gldt-`) and runner (`glrt-`), with at least 20 more characters
+/// (the newer form has dotted parts: `glpat-<27>.01.<9>`).
+fn gitlab_token(b: &[u8], out: &mut Vec<Found>) {
+    let mut from = 0;
+    while let Some(i) = next(b, from, |c| c == b'g') {
+        from = i + 1;
+        if !(b.get(i + 1) == Some(&b'l') && before_is(b, i, |c| !word(c) && c != b'-')) {
+            continue;
+        }
+        let body = [&b"glpat-"[..], b"glptt-", b"gldt-", b"glrt-"]
+            .into_iter()
+            .find(|p| at(b, i, p))
+            .map(|p| i + p.len());
+        let Some(body) = body else { continue };
+        let mut end = run(b, body, |c| token_body(c) || c == b'.');
+        while end > body && b[end - 1] == b'.' {
+            end -= 1;
+        }
+        if end - body >= 20 && after_is(b, end, |c| !b64url(c)) {
+            push(out, Detector::GitlabToken, i, end);
+        }
+        from = end.max(from);
+    }
+}
+
+/// OpenAI-style (`sk-…`, `sk-proj-…`, `sk-svcacct-…`) and Anthropic
+/// (`sk-ant-api03-…`) API keys: `sk-` and at least 32 characters of
+/// `[A-Za-z0-9_-]` with capitals, small letters and digits mixed (see
+/// [`mixed`]), so names that happen to start with `sk-` stay.
+fn ai_api_key(b: &[u8], out: &mut Vec<Found>) {
+    let mut from = 2;
+    while let Some(i) = next(b, from, |c| c == b'-') {
+        from = i + 1;
+        let s = i - 2;
+        if !(&b[s..i] == b"sk" && before_is(b, s, |c| !b64url(c) && c != b'.')) {
+            continue;
+        }
+        let end = run(b, i + 1, token_body);
+        let body = &b[i + 1..end];
+        if body.len() >= 32 && after_is(b, end, |c| !b64url(c) && c != b'.') && mixed(body) {
+            push(out, Detector::AiApiKey, s, end);
+        }
+        from = end.max(from);
+    }
+}
+
+#[inline]
+fn base64_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'+' || c == b'/'
+}
+
+/// Azure storage account keys: 64 random bytes in padded base64, 86
+/// characters and `==`, standing alone (as after `AccountKey=` in a
+/// connection string). Nothing else common is exactly that shape; the mixed
+/// check keeps padded runs of one letter out.
+fn azure_storage_key(b: &[u8], out: &mut Vec<Found>) {
+    let mut from = 86;
+    while let Some(i) = next(b, from, |c| c == b'=') {
+        from = i + 1;
+        if b.get(i + 1) != Some(&b'=') {
+            continue;
+        }
+        from = i + 2;
+        let Some(s) = back_run(b, i, 86, base64_char) else {
+            continue;
+        };
+        if i - s == 86 && after_is(b, i + 2, |c| !base64_char(c) && c != b'=') && mixed(&b[s..i]) {
+            push(out, Detector::AzureStorageKey, s, i + 2);
+        }
+    }
+}
+
+/// What a key written in free text is made of (`db.password`, `X-Api-Key`,
+/// `AWS_SECRET_ACCESS_KEY`, `--password`).
+#[inline]
+fn key_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.')
+}
+
+/// Where an unquoted value stops. Passwords can hold most punctuation, but
+/// these end a value in query strings, cookies, logfmt, JSON and prose.
+#[inline]
+fn value_stop(c: u8) -> bool {
+    c.is_ascii_whitespace()
+        || matches!(
+            c,
+            b'&' | b';'
+                | b','
+                | b'"'
+                | b'\''
+                | b'`'
+                | b')'
+                | b']'
+                | b'}'
+                | b'<'
+                | b'>'
+                | b'|'
+                | b'\\'
+        )
+}
+
+/// HTTP auth schemes: after `Authorization: Bearer` the credential is the
+/// word after the scheme, and the scheme stays readable.
+const AUTH_SCHEMES: [&[u8]; 6] = [
+    b"bearer",
+    b"basic",
+    b"token",
+    b"digest",
+    b"negotiate",
+    b"apikey",
+];
+
+/// Values that say there is no secret: booleans, nulls, what a redactor
+/// (this one, Rails, Spring) leaves, and placeholders.
+const NOT_SECRETS: [&[u8]; 22] = [
+    b"true",
+    b"false",
+    b"null",
+    b"nil",
+    b"none",
+    b"undefined",
+    b"yes",
+    b"no",
+    b"on",
+    b"off",
+    b"enabled",
+    b"disabled",
+    b"redacted",
+    b"masked",
+    b"hidden",
+    b"filtered",
+    b"removed",
+    b"omitted",
+    b"sensitive",
+    b"unset",
+    b"n/a",
+    b"empty",
+];
+
+/// Whether an assignment's value is no secret at all: empty, a boolean or
+/// null, already masked (`****`, `xxxx`, `[REDACTED]`, `[FILTERED]`), or a
+/// reference to one (`${DB_PASSWORD}`, `$TOKEN`, `{{ .token }}`, `%s`,
+/// `<your-token>`). Masking those would hide no secret and make logs that
+/// say "password=false" or "token=${TOKEN}" harder to read.
+fn not_a_secret(v: &[u8]) -> bool {
+    let n = v.len();
+    if n >= 2 && v[0] == b'<' && v[n - 1] == b'>' {
+        return true;
+    }
+    // Unquoted, `]` and `)` end a value, so `[REDACTED]` arrives open.
+    let inner = v
+        .strip_prefix(b"[")
+        .or_else(|| v.strip_prefix(b"("))
+        .unwrap_or(v);
+    let inner = inner
+        .strip_suffix(b"]")
+        .or_else(|| inner.strip_suffix(b")"))
+        .unwrap_or(inner);
+    if inner
+        .iter()
+        .all(|&c| matches!(c, b'*' | b'x' | b'X' | b'#' | b'.' | b'-' | b'_'))
+    {
+        return true;
+    }
+    if NOT_SECRETS.iter().any(|w| inner.eq_ignore_ascii_case(w)) {
+        return true;
+    }
+    if [&b"${"[..], b"$(", b"{{", b"%s", b"%(", b"%{", b"<%"]
+        .iter()
+        .any(|p| v.starts_with(p))
+    {
+        return true;
+    }
+    n >= 2
+        && v[0] == b'$'
+        && v[1..]
+            .iter()
+            .all(|&c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_')
+}
+
+/// A quote opening a value at `i`: `"` or `'`, or the same escaped with a
+/// backslash (JSON inside a JSON string); the quote and its escaping.
+fn open_quote(b: &[u8], i: usize) -> Option<(u8, bool)> {
+    match b.get(i)? {
+        &q @ (b'"' | b'\'') => Some((q, false)),
+        b'\\' => match b.get(i + 1)? {
+            &q @ (b'"' | b'\'') => Some((q, true)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Where a quoted value that starts at `i` ends: the closing quote (with
+/// the same escaping), skipping backslash escapes in an unescaped value.
+fn close_quote(b: &[u8], mut i: usize, q: u8, escaped: bool) -> Option<usize> {
+    while i < b.len() {
+        match b[i] {
+            b'\\' if escaped => {
+                if b.get(i + 1) == Some(&q) {
+                    return Some(i);
+                }
+                i += 2;
+            }
+            b'\\' => i += 2,
+            c if c == q && !escaped => return Some(i),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// Secrets written as assignments in free text: `password=hunter2`,
+/// `api_key: abc123`, `"client_secret": "..."`, `\"token\":\"...\"`,
+/// `"password"=>"..."`, `AWS_SECRET_ACCESS_KEY=...`, `X-Api-Key: ...`,
+/// `Authorization: Bearer ...`. The key decides: `secret_key` (the
+/// blocked-key rules) must call it a credential. Only the value is the
+/// match, so the key stays readable.
+///
+/// Left alone: values that are no secret ([`not_a_secret`]); comparisons
+/// (`==`, `!=`, `<=`, `>=`); URL schemes (`https://`) and userinfo (the
+/// `basic_auth` detector's); and, for a bare `key: value` (the form prose
+/// uses, "password: required"), a value that is one lower-case word.
+fn secret_assignment(b: &[u8], secret_key: &dyn Fn(&str) -> bool, out: &mut Vec<Found>) {
+    let n = b.len();
+    let mut from = 0;
+    while let Some(p) = next2(b, from, b'=', b':') {
+        from = p + 1;
+        let prev = if p > 0 { b[p - 1] } else { 0 };
+        let sep_end = if b[p] == b'=' {
+            if matches!(prev, b'=' | b'!' | b'<' | b'>' | b':') {
+                continue;
+            }
+            match b.get(p + 1) {
+                Some(b'=') => continue,
+                Some(b'>') => p + 2,
+                _ => p + 1,
+            }
+        } else {
+            match b.get(p + 1) {
+                Some(b':' | b'/') => continue,
+                Some(b'=') => p + 2,
+                _ if prev == b':' => continue,
+                _ => p + 1,
+            }
+        };
+        // The key, back from the separator: spaces, a closing quote, the name.
+        let mut ke = p;
+        while ke > 0 && p - ke < 3 && matches!(b[ke - 1], b' ' | b'\t') {
+            ke -= 1;
+        }
+        let quoted_key = ke > 0 && matches!(b[ke - 1], b'"' | b'\'');
+        if quoted_key {
+            ke -= 1;
+            if ke > 0 && b[ke - 1] == b'\\' {
+                ke -= 1;
+            }
+        }
+        let Some(ks) = back_run(b, ke, 64, key_char) else {
+            continue;
+        };
+        if ks == ke || !(b[ks].is_ascii_alphabetic() || b[ks] == b'_' || b[ks] == b'-') {
+            continue;
+        }
+        // `scheme://user:password@host` is the basic_auth detector's.
+        if ks >= 3 && &b[ks - 3..ks] == b"://" {
+            continue;
+        }
+        // The value: spaces, an optional quote, an optional auth scheme.
+        let mut vs = sep_end;
+        while vs < n && vs - sep_end < 3 && matches!(b[vs], b' ' | b'\t') {
+            vs += 1;
+        }
+        let spaced = vs > sep_end;
+        let quote = open_quote(b, vs);
+        let body = match quote {
+            Some((_, escaped)) => vs + 1 + usize::from(escaped),
+            None => vs,
+        };
+        let mut vs = body;
+        let mut schemed = false;
+        for s in AUTH_SCHEMES {
+            if at_ignore_case(b, vs, s) && matches!(b.get(vs + s.len()), Some(b' ')) {
+                vs = run(b, vs + s.len(), |c| c == b' ');
+                schemed = true;
+                break;
+            }
+        }
+        let closed = quote.and_then(|(q, escaped)| close_quote(b, vs, q, escaped));
+        let ve = match closed {
+            Some(e) => e,
+            None => {
+                let mut e = run(b, vs, |c| !value_stop(c));
+                while e > vs && b[e - 1] == b'.' {
+                    e -= 1;
+                }
+                e
+            }
+        };
+        if ve <= vs {
+            continue;
+        }
+        let v = &b[vs..ve];
+        if not_a_secret(v) {
+            continue;
+        }
+        if b[p] == b':'
+            && spaced
+            && quote.is_none()
+            && !quoted_key
+            && !schemed
+            && v.iter().all(|c| c.is_ascii_lowercase())
+        {
+            continue;
+        }
+        // Key bytes are ASCII, so always UTF-8.
+        let key = std::str::from_utf8(&b[ks..ke]).unwrap_or_default();
+        if secret_key(key) {
+            push(out, Detector::SecretAssignment, vs, ve);
         }
     }
 }
@@ -1452,12 +1949,23 @@ pub(crate) fn random_strings(mut seed: u64, count: usize, mix: &Mix) -> Vec<Stri
 mod tests {
     use super::*;
 
+    /// The default blocked-key rules, as the plugin hands them to scanners.
+    fn secret_key(k: &str) -> bool {
+        thread_local! {
+            static RULES: crate::config::Rules = crate::config::Rules::from_config(
+                &sluice_sdk::Config::from_json("{}").unwrap(),
+            )
+            .unwrap();
+        }
+        RULES.with(|r| r.is_blocked_key(k))
+    }
+
     /// What a detector finds in `s`, as substrings.
     fn found(d: Detector, s: &str) -> Vec<String> {
         let mut out = Vec::new();
         if candidates(s.as_bytes()) & d.bit() == 0 {
             // The pre-pass must never rule out a real match: check it agrees.
-            scan(d, s, &mut out);
+            scan(d, s, &secret_key, &mut out);
             assert!(
                 out.is_empty(),
                 "{} found {:?} in {s:?} but the pre-pass ruled it out",
@@ -1466,7 +1974,7 @@ mod tests {
             );
             return Vec::new();
         }
-        scan(d, s, &mut out);
+        scan(d, s, &secret_key, &mut out);
         out.iter().map(|f| s[f.start..f.end].to_string()).collect()
     }
 
@@ -1783,6 +2291,188 @@ mod tests {
         none(Detector::SlackToken, "xoxox");
     }
 
+    /// The first pass counts in chunks; what straddles a chunk boundary,
+    /// or fills a long value, must still count.
+    #[test]
+    fn long_values_count_across_chunks() {
+        for pad in [1015, 1020, 1023, 2040, 5000] {
+            let s = format!("{}card 4111111111111111 x", "a".repeat(pad));
+            assert_ne!(
+                candidates(s.as_bytes()) & Detector::CreditCard.bit(),
+                0,
+                "{pad}"
+            );
+            let s = format!("{}2001:db8::1", " ".repeat(pad));
+            assert_ne!(candidates(s.as_bytes()) & Detector::Ipv6.bit(), 0, "{pad}");
+        }
+        let many = "1:".repeat(3000);
+        let c = candidates(many.as_bytes());
+        assert_ne!(c & Detector::Ipv6.bit(), 0);
+        assert_eq!(c & Detector::CreditCard.bit(), 0);
+        assert_eq!(
+            candidates("A".repeat(5000).as_bytes()) & Detector::Email.bit(),
+            0
+        );
+    }
+
+    #[test]
+    fn next2_finds_the_first_of_two_bytes() {
+        let s = b"ab=cd:ef=gh::ij=kl:mn=op:qr=st:uvwxyz=:";
+        for from in 0..=s.len() + 1 {
+            let slow = s
+                .get(from..)
+                .and_then(|t| t.iter().position(|&c| c == b'=' || c == b':'))
+                .map(|p| from + p);
+            assert_eq!(next2(s, from, b'=', b':'), slow, "{from}");
+        }
+        let high = "é=日:".as_bytes();
+        assert_eq!(next2(high, 0, b'=', b':'), Some(2));
+        assert_eq!(next2(&[0x3d ^ 0x80; 16], 0, b'=', b':'), None);
+    }
+
+    #[test]
+    fn vendor_tokens() {
+        let sk = "sk_live_51Hx9QkLmN2pR7sT4vW8yZ0a";
+        hits(Detector::StripeKey, &format!("charge with {sk}."), &[sk]);
+        let rk = "rk_test_4eC39HqLyjWDarjtT1zdp7dcXy";
+        hits(Detector::StripeKey, &format!("key={rk}&x=1"), &[rk]);
+        none(Detector::StripeKey, "pk_live_51Hx9QkLmN2pR7sT4vW8yZ0a");
+        none(Detector::StripeKey, "sk_live_short");
+        none(Detector::StripeKey, "ask_live_51Hx9QkLmN2pR7sT4vW8yZ0a");
+        let npm = "npm_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8";
+        hits(
+            Detector::NpmToken,
+            &format!("//registry.npmjs.org/:_authToken={npm}"),
+            &[npm],
+        );
+        none(
+            Detector::NpmToken,
+            "npm_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R",
+        );
+        none(
+            Detector::NpmToken,
+            "npm_config_cache_folder_for_this_project_x",
+        );
+        let pypi = "pypi-AgEIcHlwaS5vcmcCJDU3OTM5MjQ4LTMyZjctNGU3ZC1hNzI0LWU1MzE1ZTQ2ODc3NAACKlsz";
+        hits(Detector::PypiToken, &format!("password = {pypi}"), &[pypi]);
+        none(
+            Detector::PypiToken,
+            "pypi-simple-index-mirror-for-internal-packages-and-more-stuff",
+        );
+        let gl = "glpat-xK9mZ2qR7vT4wY8nB3cD";
+        hits(
+            Detector::GitlabToken,
+            &format!("PRIVATE-TOKEN: {gl}"),
+            &[gl],
+        );
+        let gl2 = "glpat-xK9mZ2qR7vT4wY8nB3cDeFgHiJkLmN.01.0w1x2y3z4";
+        hits(Detector::GitlabToken, &format!("{gl2}."), &[gl2]);
+        hits(
+            Detector::GitlabToken,
+            "glrt-t1_aB3cD4eF5gH6iJ7kL8mN",
+            &["glrt-t1_aB3cD4eF5gH6iJ7kL8mN"],
+        );
+        none(Detector::GitlabToken, "glpat-short");
+        none(Detector::GitlabToken, "xglpat-xK9mZ2qR7vT4wY8nB3cD");
+        let oa = "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAb7cDe0fGh3iJk6";
+        hits(Detector::AiApiKey, &format!("OPENAI_API_KEY={oa}"), &[oa]);
+        let legacy = "sk-T3BlbkFJa1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8s9";
+        hits(Detector::AiApiKey, legacy, &[legacy]);
+        let ant = "sk-ant-api03-Xy7_Qw3-Er5tYu8IoP1aS4dF6gH9jK2lZ0xC3vB5nM7qW9eR1tY3uI5oP7aS9dF1gH3jK5lZ7xC9vB1nM3qW5eR7tY9uI1oP3aS5dF7gH9AA";
+        hits(Detector::AiApiKey, &format!("x-api-key: {ant}"), &[ant]);
+        // Names that start with `sk-`: lower case, or too short.
+        none(
+            Detector::AiApiKey,
+            "sk-worker-7d9c6b5f4d-x2x9k-abcdefghijklmnop",
+        );
+        none(Detector::AiApiKey, "sk-Ab3dEf6hIj9kLm2n");
+        none(
+            Detector::AiApiKey,
+            "task-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAb7cDe0fGh3",
+        );
+        let az = "vQGEvWtv/tmq6PlRYQ0EcLWXzscdLrOQqJVyK/uyab9f0PM6c46YEfUdOblNLDsnIascdyZkjalfheZmWabW8Q==";
+        hits(
+            Detector::AzureStorageKey,
+            &format!(
+                "DefaultEndpointsProtocol=https;AccountName=acme;AccountKey={az};EndpointSuffix=core.windows.net"
+            ),
+            &[az],
+        );
+        none(Detector::AzureStorageKey, &format!("x{az}"));
+        none(Detector::AzureStorageKey, &az[1..]);
+        none(Detector::AzureStorageKey, &format!("{}==", "A".repeat(86)));
+    }
+
+    #[test]
+    fn secret_assignment() {
+        let d = Detector::SecretAssignment;
+        hits(d, "login failed password=hunter2 user=alice", &["hunter2"]);
+        hits(d, "password = hunter2", &["hunter2"]);
+        hits(d, "api_key: 9f8e7d6c5b4a", &["9f8e7d6c5b4a"]);
+        hits(d, "client_secret:abc", &["abc"]);
+        hits(
+            d,
+            r#"{"password": "p@ss w0rd", "user": "bob"}"#,
+            &["p@ss w0rd"],
+        );
+        hits(d, r#"{"token":"a\"b"}"#, &[r#"a\"b"#]);
+        hits(d, r#"body="{\"api_key\":\"k3y-123\"}""#, &["k3y-123"]);
+        hits(d, "{'secret': 's3cr3t'}", &["s3cr3t"]);
+        hits(d, r#"{"password"=>"hunter2"}"#, &["hunter2"]);
+        hits(
+            d,
+            "export AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            &["wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"],
+        );
+        hits(d, "X-Api-Key: abc123def456", &["abc123def456"]);
+        hits(d, "Authorization: Bearer abc.def", &["abc.def"]);
+        hits(d, "authorization=\"Token t0k3n\"", &["t0k3n"]);
+        hits(d, "/cb?access_token=ya29x&state=1", &["ya29x"]);
+        hits(d, "db_password=pa:ss; next", &["pa:ss"]);
+        hits(d, "--password=hunter2.", &["hunter2"]);
+        hits(d, "token := abc123", &["abc123"]);
+        // Not credentials, not secrets, not assignments.
+        none(d, "user=alice path=/health token_count=42");
+        none(d, "password_reset=true tokens=5 secretary=bob");
+        for v in [
+            "password=true",
+            "password=",
+            "password=\"\"",
+            "secret=null",
+            "token=None",
+            "password=****",
+            "password=xxxxxxxx",
+            "password=[REDACTED]",
+            r#""password"=>"[FILTERED]""#,
+            "token=${API_TOKEN}",
+            "password=$DB_PASSWORD",
+            "token={{ .Values.token }}",
+            "api_key=<your-api-key>",
+            "password: required",
+            "invalid token: expired",
+            "if token == nil",
+            "token != expected",
+            "https://token:x@host/",
+            "password::x",
+        ] {
+            none(d, v);
+        }
+        // The same rules as blocked keys: custom ones count, built-in ones
+        // can be off.
+        let custom = crate::config::Rules::from_config(
+            &sluice_sdk::Config::from_json(
+                r#"{"builtin_blocked_keys": false, "blocked_keys": ["pin"]}"#,
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        let key = |k: &str| custom.is_blocked_key(k);
+        scan(d, "pin=1234 password=hunter2", &key, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].start, out[0].end), (4, 8));
+    }
+
     #[test]
     fn private_key() {
         let k = "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----";
@@ -1907,6 +2597,17 @@ mod tests {
             "fe80::1",
             "2001:db8::8a2e:370:7334",
             "::ffff:1.2.3.4",
+            "sk_live_51Hx9QkLmN2pR7sT4vW8yZ0a",
+            "npm_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8",
+            "npm_acdefhijlmnopqrstuvwzacdefhijlmnopqr",
+            "pypi-AgEIcHlwaS5vcmcCJDU3OTM5MjQ4LTMyZjctNGU3ZC1hNzI0",
+            "glpat-xK9mZ2qR7vT4wY8nB3cD",
+            "sk-T3BlbkFJa1B2c3D4e5F6g7H8i9J0k1L2",
+            "vQGEvWtv/tmq6PlRYQ0EcLWXzscdLrOQqJVyK/uyab9f0PM6c46YEfUdOblNLDsnIascdyZkjalfheZmWabW8Q==",
+            "password=",
+            "token: ",
+            "\"secret\": \"",
+            "pin=",
         ];
         const NOISE: &[&str] = &[
             " ", "-", ".", ":", "@", "+", "(", ")", "/", "?", "=", "_", "a", "Z", "0", "9", "x",
@@ -1924,7 +2625,7 @@ mod tests {
             let cand = candidates(s.as_bytes());
             for d in ALL {
                 out.clear();
-                scan(d, &s, &mut out);
+                scan(d, &s, &secret_key, &mut out);
                 assert!(
                     out.is_empty() || cand & d.bit() != 0,
                     "{} found {:?} in {s:?} but the pre-pass ruled it out",

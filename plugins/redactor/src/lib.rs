@@ -6,7 +6,9 @@
 //!   or dropped), ignored keys (never touched).
 //! - **Value rules**: built-in detectors (email, card numbers with Luhn,
 //!   IBAN with mod 97, US SSN, JWT, bearer and basic credentials, AWS / GCP /
-//!   GitHub / Slack keys, PEM private keys, IPv4, IPv6, phone numbers) and
+//!   GitHub / Slack / Stripe / npm / PyPI / GitLab / OpenAI-style / Azure
+//!   storage keys, secret assignments in text (`password=…`, whose value
+//!   only is replaced), PEM private keys, IPv4, IPv6, phone numbers) and
 //!   custom regexes; only the matched text is replaced.
 //! - **Sanitizers**: URL query values and SQL literals in the attributes
 //!   named for them.
@@ -406,6 +408,43 @@ fn canonical(v: &Value, out: &mut String) {
     }
 }
 
+/// Moves `written` (ranges of a value) to where they are after the
+/// replacements `regions` (each `(start, end)` in the old value, then in the
+/// new), and adds the regions; a range a region cut into grows to cover it.
+fn remap_written(written: &mut Vec<(usize, usize)>, regions: &[(usize, usize, usize, usize)]) {
+    let to_new = |x: usize, end: bool| {
+        let mut delta = 0isize;
+        for &(s, e, os, oe) in regions {
+            if !end && s <= x && x < e {
+                return os;
+            }
+            if end && s < x && x < e {
+                return oe;
+            }
+            if e <= x {
+                delta += (oe - os) as isize - (e - s) as isize;
+            }
+        }
+        x.saturating_add_signed(delta)
+    };
+    for r in written.iter_mut() {
+        *r = (to_new(r.0, false), to_new(r.1, true));
+    }
+    written.extend(regions.iter().map(|&(_, _, os, oe)| (os, oe)));
+    written.sort_unstable();
+    let mut kept = 0;
+    for k in 0..written.len() {
+        let r = written[k];
+        if kept > 0 && r.0 <= written[kept - 1].1 {
+            written[kept - 1].1 = written[kept - 1].1.max(r.1);
+        } else {
+            written[kept] = r;
+            kept += 1;
+        }
+    }
+    written.truncate(kept);
+}
+
 /// The text a rule's match is hashed as: card numbers, IBANs and phone
 /// numbers without their separators, so that differently written copies
 /// hash the same.
@@ -459,10 +498,13 @@ impl Rules {
     /// text (`…pwYXNz(415) 555-2671`: once the token is `****`, the phone
     /// number stands on its own), so a changed value is scanned again until
     /// nothing changes, at most `MAX_ROUNDS` times in all. (A changed value
-    /// costs a host write anyway, far more than the second scan.)
+    /// costs a host write anyway, far more than the second scan.) What a
+    /// round wrote is not matched again: `password=<hmac>` would otherwise
+    /// be hashed once per round, and a hash's hex can look like a number.
     fn text_with(&self, found: &mut Vec<Found>, s: &str, cand: u32, drop_ok: bool) -> Out {
         const MAX_ROUNDS: usize = 4;
-        let mut out = match self.text_round(found, s, cand, drop_ok) {
+        let mut written = Vec::new();
+        let mut out = match self.text_round(found, s, cand, drop_ok, &mut written) {
             Out::Changed(Value::Str(o)) => o,
             other => return other,
         };
@@ -472,7 +514,7 @@ impl Rules {
             } else {
                 0
             };
-            match self.text_round(found, &out, cand, drop_ok) {
+            match self.text_round(found, &out, cand, drop_ok, &mut written) {
                 Out::Changed(Value::Str(o)) => out = o,
                 Out::Drop => return Out::Drop,
                 _ => break,
@@ -481,17 +523,27 @@ impl Rules {
         Out::Changed(Value::Str(out))
     }
 
-    /// One round of the value rules over `s`.
-    fn text_round(&self, found: &mut Vec<Found>, s: &str, cand: u32, drop_ok: bool) -> Out {
+    /// One round of the value rules over `s`. `written`: the byte ranges of
+    /// `s` earlier rounds wrote, sorted; matches inside one are ignored, and
+    /// on a change it becomes the ranges of the new value.
+    fn text_round(
+        &self,
+        found: &mut Vec<Found>,
+        s: &str,
+        cand: u32,
+        drop_ok: bool,
+        written: &mut Vec<(usize, usize)>,
+    ) -> Out {
         let mut cand = cand & self.detectors;
         if cand == 0 && self.patterns.is_empty() {
             return Out::Same;
         }
         found.clear();
+        let secret_key = |k: &str| self.is_blocked_key(k);
         while cand != 0 {
             let d = cand.trailing_zeros() as usize;
             cand &= cand - 1;
-            detect::scan(detect::ALL[d], s, found);
+            detect::scan(detect::ALL[d], s, &secret_key, found);
         }
         for (i, re) in self.patterns.iter().enumerate() {
             let rule = (detect::ALL.len() + i) as u16;
@@ -513,6 +565,9 @@ impl Rules {
             } else {
                 re.find_iter(s).for_each(add);
             }
+        }
+        if !written.is_empty() {
+            found.retain(|f| !written.iter().any(|&(a, b)| a <= f.start && f.end <= b));
         }
         if found.is_empty() {
             return Out::Same;
@@ -548,18 +603,22 @@ impl Rules {
         }
         let mut out = String::with_capacity(s.len() + 16);
         let mut last = 0;
+        // Each region: its range in `s`, then in `out`.
+        let mut regions = Vec::with_capacity(found.len());
         for f in found.iter() {
             out.push_str(&s[last..f.start]);
             let action = self.rule_actions[usize::from(f.rule)];
+            let o = out.len();
             self.apply(action, f.rule, &s[f.start..f.end], &mut out);
+            regions.push((f.start, f.end, o, out.len()));
             last = f.end;
         }
         out.push_str(&s[last..]);
         if out == s {
-            Out::Same
-        } else {
-            Out::Changed(Value::Str(out))
+            return Out::Same;
         }
+        remap_written(written, &regions);
+        Out::Changed(Value::Str(out))
     }
 
     /// Integers are checked for card numbers (a 16-digit card fits an i64).

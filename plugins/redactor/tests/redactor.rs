@@ -656,8 +656,10 @@ fn url_query_values_are_replaced() {
         attr(c, "url.full", "https://u:pw@example.com/?x=1"),
         s("https://u:****@example.com/?x=****")
     );
-    // Other keys are not URL attributes.
-    assert_eq!(attr(c, "note", "/a?token=abc"), s("/a?token=abc"));
+    // Other keys are not URL attributes (though a credential's value in
+    // them is still a secret assignment).
+    assert_eq!(attr(c, "note", "/a?page=abc"), s("/a?page=abc"));
+    assert_eq!(attr(c, "note", "/a?token=abc"), s("/a?token=****"));
     let c =
         r#"{"url_attributes": ["link"], "allowed_query_params": ["page"], "summary": "silent"}"#;
     assert_eq!(attr(c, "link", "/l?page=2&q=x"), s("/l?page=2&q=****"));
