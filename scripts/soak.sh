@@ -17,6 +17,7 @@ scripts/build-plugins.sh >&2
 
 minutes="${MINUTES:-60}"
 rate="${RATE:-50000}"
+retention="${RETENTION:-5m}"
 grpc=127.0.0.1:24517
 api=127.0.0.1:24520
 work="$(mktemp -d)"
@@ -38,7 +39,7 @@ duckdb_memory_limit = "512MiB"
 [retention]
 # The generator's spans carry the time it started, so after five minutes
 # every pass deletes what came since the last one.
-traces = "5m"
+traces = "$retention"
 check_interval = "1m"
 
 [plugins]
@@ -79,7 +80,7 @@ metric() { # name-prefix: sum of matching samples
   awk -v p="$1" 'index($0, p) == 1 {s += $NF} END {printf "%d", s}' "$work/metrics"
 }
 rss=()
-echo "minute rss_mib disk_mib accepted refused loaded deleted"
+echo "minute rss_mib disk_mib accepted refused loaded deleted retention_failed"
 for minute in $(seq "$minutes"); do
   sleep 60
   curl -fsS "http://$api/metrics" >"$work/metrics"
@@ -89,7 +90,8 @@ for minute in $(seq "$minutes"); do
   echo "$minute $r $disk $(metric 'sluice_items_accepted_total{signal="traces"}') \
 $(metric 'sluice_items_refused_total{signal="traces"') \
 $(metric 'sluice_rows_written_total{table="otel_traces"}') \
-$(metric 'sluice_retention_rows_deleted_total{table="otel_traces"}')"
+$(metric 'sluice_retention_rows_deleted_total{table="otel_traces"}') \
+$(metric 'sluice_retention_runs_total{outcome="failed"}')"
 done
 wait "$loadgen"
 loadgen=""
@@ -102,6 +104,7 @@ kill -TERM "$server"
 wait "$server"
 server=""
 cat "$work/loadgen.out"
+grep -i retention "$work/server.log" | sort | uniq -c | sort -rn | head -5 || true
 echo "acknowledged_spans=$acked loaded_spans=$loaded lost=$((acked - loaded))"
 if (( minutes >= 16 )); then
   base=${rss[14]}
