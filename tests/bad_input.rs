@@ -30,6 +30,15 @@ max_request_size = "64KiB"
 max_decompressed_size = "1MiB"
 "#;
 
+/// A server with [`SMALL_LIMITS`]; the directory lives as long as it is held.
+fn start_with_small_limits(name: &str) -> (TempDir, ServerProcess) {
+    let dir = TempDir::new(name);
+    let config = dir.path().join("sluice.toml");
+    std::fs::write(&config, SMALL_LIMITS).unwrap();
+    let server = ServerProcess::start(dir.path(), &["--config", config.to_str().unwrap()]);
+    (dir, server)
+}
+
 struct Reply {
     status: u16,
     headers: reqwest::header::HeaderMap,
@@ -80,10 +89,7 @@ fn invalid_utf8_request() -> Vec<u8> {
 
 #[test]
 fn http_bad_input() {
-    let dir = TempDir::new("bad-http");
-    let config = dir.path().join("sluice.toml");
-    std::fs::write(&config, SMALL_LIMITS).unwrap();
-    let server = ServerProcess::start(dir.path(), &["--config", config.to_str().unwrap()]);
+    let (_dir, server) = start_with_small_limits("bad-http");
 
     // Malformed protobuf.
     let r = post(
@@ -253,17 +259,7 @@ fn http_bad_input() {
         .unwrap()
         .text()
         .unwrap();
-    let metric = |needle: &str| -> f64 {
-        metrics
-            .lines()
-            .find(|l| l.starts_with(needle))
-            .unwrap_or_else(|| panic!("no {needle} in\n{metrics}"))
-            .rsplit(' ')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
+    let metric = |needle: &str| metric_value(&metrics, needle);
     assert!(
         metric(r#"sluice_requests_total{transport="http",signal="traces",outcome="invalid"}"#)
             >= 6.0
@@ -304,15 +300,9 @@ fn http_bad_input() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_bad_input() {
-    let dir = TempDir::new("bad-grpc");
-    let config = dir.path().join("sluice.toml");
-    std::fs::write(&config, SMALL_LIMITS).unwrap();
-    let path = dir.path().to_path_buf();
-    let server = tokio::task::spawn_blocking(move || {
-        ServerProcess::start(&path, &["--config", config.to_str().unwrap()])
-    })
-    .await
-    .unwrap();
+    let (_dir, server) = tokio::task::spawn_blocking(|| start_with_small_limits("bad-grpc"))
+        .await
+        .unwrap();
     let url = server.grpc_url();
 
     let e = grpc_export_raw(&url, vec![0x0a, 0xff, 0xff, 0xff, 0x0f, 1, 2], false)
@@ -380,10 +370,7 @@ fn zstd(data: &[u8]) -> Vec<u8> {
 
 #[test]
 fn http_zstd_bodies() {
-    let dir = TempDir::new("zstd-http");
-    let config = dir.path().join("sluice.toml");
-    std::fs::write(&config, SMALL_LIMITS).unwrap();
-    let server = ServerProcess::start(dir.path(), &["--config", config.to_str().unwrap()]);
+    let (_dir, server) = start_with_small_limits("zstd-http");
     const ZSTD: (&str, &str) = ("content-encoding", "zstd");
 
     let good = traces("svc", vec![good_span(1, "zstd-protobuf")]).encode_to_vec();
@@ -444,15 +431,9 @@ fn http_zstd_bodies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_compressed_bodies() {
-    let dir = TempDir::new("compressed-grpc");
-    let config = dir.path().join("sluice.toml");
-    std::fs::write(&config, SMALL_LIMITS).unwrap();
-    let path = dir.path().to_path_buf();
-    let server = tokio::task::spawn_blocking(move || {
-        ServerProcess::start(&path, &["--config", config.to_str().unwrap()])
-    })
-    .await
-    .unwrap();
+    let (_dir, server) = tokio::task::spawn_blocking(|| start_with_small_limits("compressed-grpc"))
+        .await
+        .unwrap();
     let url = server.grpc_url();
 
     let good = traces("svc", vec![good_span(9, "grpc-zstd")]).encode_to_vec();

@@ -180,7 +180,8 @@ async fn read_body(
     }
     let read = async {
         let mut body = Limited::new(body, limits.max_request);
-        let mut raw = BytesMut::new();
+        let mut frames: Vec<Bytes> = Vec::new();
+        let mut total = 0;
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| {
                 if e.is::<LengthLimitError>() {
@@ -190,15 +191,24 @@ async fn read_body(
                 }
             })?;
             if let Ok(data) = frame.into_data() {
-                // Twice: the frame as received, and the buffer it is
-                // copied into (which grows by doubling).
                 charge
-                    .take(2 * data.len() as u64)
+                    .take(data.len() as u64)
                     .map_err(|e| over_budget(e, ingest))?;
-                raw.extend_from_slice(&data);
+                total += data.len();
+                frames.push(data);
             }
         }
-        Ok::<_, IngestError>(raw.freeze())
+        // One frame (most bodies) is used as it came; several are joined,
+        // which needs their size once more.
+        if frames.len() <= 1 {
+            return Ok::<_, IngestError>(frames.pop().unwrap_or_default());
+        }
+        charge
+            .take(total as u64)
+            .map_err(|e| over_budget(e, ingest))?;
+        let mut raw = BytesMut::with_capacity(total);
+        frames.iter().for_each(|f| raw.extend_from_slice(f));
+        Ok(raw.freeze())
     };
     let raw = tokio::time::timeout(limits.timeout, read)
         .await
