@@ -12,6 +12,7 @@ use sluice_pipeline::{KeptTraces, PipelineError, Pipelines, TailStage};
 use sluice_store::{CommitError, Stage, WriteJob, WriterHandle};
 
 use crate::budget::MemoryBudget;
+use crate::decode_pool::DecodePool;
 
 use crate::swap::Swap;
 use crate::telemetry::{Metrics, RefusedLabel, RequestLabel, SignalLabel};
@@ -117,6 +118,7 @@ struct Inner {
     stages: Swap<Stages>,
     metrics: Arc<Metrics>,
     budget: MemoryBudget,
+    decode: DecodePool,
 }
 
 /// What a request's items pass through before they are stored: the
@@ -183,6 +185,7 @@ impl Ingest {
                 stages: Swap::new(stages),
                 metrics,
                 budget,
+                decode: DecodePool::per_core(),
             }),
         }
     }
@@ -194,6 +197,11 @@ impl Ingest {
     /// The memory budget every receiver takes from.
     pub fn budget(&self) -> &MemoryBudget {
         &self.inner.budget
+    }
+
+    /// Where receivers decompress and decode bodies, off the tokio workers.
+    pub fn decode_pool(&self) -> &DecodePool {
+        &self.inner.decode
     }
 
     /// What refused clients are told to wait.
@@ -512,7 +520,8 @@ impl KeptTraces for KeptToStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::receiver::http::{BodyLimits, router};
+    use crate::receiver::BodyLimits;
+    use crate::receiver::http::router;
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
     use prost::Message as _;

@@ -15,6 +15,7 @@ pub mod auth;
 pub mod budget;
 pub mod client;
 pub mod config;
+pub mod decode_pool;
 pub mod export;
 pub mod ingest;
 pub mod receiver;

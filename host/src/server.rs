@@ -19,8 +19,9 @@ use tokio_stream::StreamExt as _;
 use crate::api::{self, ApiState};
 use crate::config::Config;
 use crate::ingest::Ingest;
+use crate::receiver::BodyLimits;
 use crate::receiver::grpc::OtlpGrpcService;
-use crate::receiver::http::{self, BodyLimits};
+use crate::receiver::http;
 use crate::reload::{ConfigSource, Reloader, exposed_without_auth};
 use crate::retention::{Retention, Scheduler};
 use crate::telemetry::Metrics;
@@ -244,12 +245,16 @@ impl Server {
         let cancel = CancellationToken::new();
         let mut receivers = Vec::new();
 
+        let limits = BodyLimits {
+            max_request: r.max_request_size.as_usize(),
+            max_decompressed: r.max_decompressed_size.as_usize(),
+            timeout: r.body_timeout.duration(),
+        };
         let grpc_addr = if r.grpc.enabled {
             let listener = bind("OTLP/gRPC", r.grpc.addr).await?;
             let addr = listener
                 .local_addr()
                 .expect("a bound socket has an address");
-            let max = r.max_decompressed_size.as_usize();
             let router = tonic::transport::Server::builder()
                 // HTTP/2's default 64 KiB window made a 350 KB export take
                 // several round trips of flow control: 92,093 → ~126,000
@@ -260,17 +265,17 @@ impl Server {
                 .add_service(OtlpGrpcService::<Traces>::new(
                     ingest.clone(),
                     guard.clone(),
-                    max,
+                    limits,
                 ))
                 .add_service(OtlpGrpcService::<Logs>::new(
                     ingest.clone(),
                     guard.clone(),
-                    max,
+                    limits,
                 ))
                 .add_service(OtlpGrpcService::<MetricsSignal>::new(
                     ingest.clone(),
                     guard.clone(),
-                    max,
+                    limits,
                 ));
             let shutdown = cancel.clone().cancelled_owned();
             let task = match grpc_certs {
@@ -311,11 +316,6 @@ impl Server {
             let addr = listener
                 .local_addr()
                 .expect("a bound socket has an address");
-            let limits = BodyLimits {
-                max_request: r.max_request_size.as_usize(),
-                max_decompressed: r.max_decompressed_size.as_usize(),
-                timeout: r.body_timeout.duration(),
-            };
             let app = http::router(ingest.clone(), limits, &guard);
             receivers.push(serve_http(
                 listener,

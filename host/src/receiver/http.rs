@@ -8,9 +8,10 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use bytes::{Bytes, BytesMut};
+use std::sync::Arc;
+
+use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use prost::Message;
 
 use crate::auth::{Guard, Scope};
@@ -20,20 +21,10 @@ use sluice_otlp::{Accepted, ExportResponse, Logs, Metrics, OtlpSignal, Traces};
 
 use crate::budget::{Charge, DECODED_FACTOR, OverBudget};
 use crate::ingest::{Ingest, IngestError};
+use crate::receiver::{self, BodyLimits, on_decode_pool, over_budget};
 
 const PROTOBUF: &str = Encoding::PROTOBUF;
 const JSON: &str = Encoding::JSON;
-
-/// Size and time limits for request bodies.
-#[derive(Debug, Clone, Copy)]
-pub struct BodyLimits {
-    /// As received, before decompression.
-    pub max_request: usize,
-    /// After decompression.
-    pub max_decompressed: usize,
-    /// Longest the body may take to arrive.
-    pub timeout: std::time::Duration,
-}
 
 #[derive(Debug, Clone)]
 struct HttpState {
@@ -63,13 +54,26 @@ async fn export<S: OtlpSignal>(
         Err(e) => return refuse::<S>(&state, Encoding::Protobuf, e),
     };
     // Held until the answer: the body, what it inflates to, the batch.
-    let charge = state.ingest.budget().charge();
+    let charge = Arc::new(state.ingest.budget().charge());
     let result = async {
-        let bytes = read_body(&headers, body, state.limits, &charge, &state.ingest).await?;
-        charge
-            .take(DECODED_FACTOR * bytes.len() as u64)
-            .map_err(|e| over_budget(e, &state.ingest))?;
-        decode::<S>(encoding, &bytes).map_err(IngestError::from)
+        let (raw, compression) =
+            read_body(&headers, body, state.limits, &charge, &state.ingest).await?;
+        let max = state.limits.max_decompressed;
+        let retry_after = state.ingest.retry_after();
+        let charge = charge.clone();
+        on_decode_pool(&state.ingest, move || {
+            let bytes = compression
+                .decompress_within(raw, max, &mut |n| charge.take(n as u64).is_ok())
+                .map_err(|e| with_retry_after(e.into(), retry_after))?;
+            charge
+                .take(DECODED_FACTOR * bytes.len() as u64)
+                .map_err(|e| IngestError::OverBudget {
+                    message: e.to_string(),
+                    retry_after,
+                })?;
+            decode::<S>(encoding, &bytes).map_err(IngestError::from)
+        })
+        .await
     }
     .await;
     let request = match result {
@@ -94,13 +98,6 @@ async fn export<S: OtlpSignal>(
                 .into_response()
         }
         Err(e) => error_response(encoding, &e),
-    }
-}
-
-fn over_budget(e: OverBudget, ingest: &Ingest) -> IngestError {
-    IngestError::OverBudget {
-        message: e.to_string(),
-        retry_after: ingest.retry_after(),
     }
 }
 
@@ -132,16 +129,15 @@ fn request_encoding(headers: &HeaderMap) -> Result<Encoding, IngestError> {
     }
 }
 
-/// Reads the body within `max_request` bytes and `timeout`, then inflates
-/// it within `max_decompressed` bytes; neither step allocates past its
-/// limit, and each takes its memory from `charge` before using it.
+/// Reads the body within `max_request` bytes and `timeout`, taking its
+/// memory from `charge`; returns it with the compression to undo.
 async fn read_body(
     headers: &HeaderMap,
     body: Body,
     limits: BodyLimits,
     charge: &Charge,
     ingest: &Ingest,
-) -> Result<Bytes, IngestError> {
+) -> Result<(Bytes, Compression), IngestError> {
     let compression = match headers.get(header::CONTENT_ENCODING) {
         None => Compression::Identity,
         Some(value) => {
@@ -154,18 +150,15 @@ async fn read_body(
             })?
         }
     };
-    let too_large = || {
-        IngestError::TooLarge(format!(
-            "request body exceeds the limit of {} bytes",
-            limits.max_request
-        ))
-    };
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if let Some(len) = declared {
         if len > limits.max_request as u64 {
-            return Err(too_large());
+            return Err(IngestError::TooLarge(format!(
+                "request body exceeds the limit of {} bytes",
+                limits.max_request
+            )));
         }
         // Refused before any of it is read.
         if !charge.would_fit(len) {
@@ -178,57 +171,28 @@ async fn read_body(
             ));
         }
     }
-    let read = async {
-        let mut body = Limited::new(body, limits.max_request);
-        let mut frames: Vec<Bytes> = Vec::new();
-        let mut total = 0;
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| {
-                if e.is::<LengthLimitError>() {
-                    too_large()
-                } else {
-                    IngestError::Invalid(format!("reading the request body failed: {e}"))
-                }
-            })?;
-            if let Ok(data) = frame.into_data() {
-                charge
-                    .take(data.len() as u64)
-                    .map_err(|e| over_budget(e, ingest))?;
-                total += data.len();
-                frames.push(data);
-            }
-        }
-        // One frame (most bodies) is used as it came; several are joined,
-        // which needs their size once more.
-        if frames.len() <= 1 {
-            return Ok::<_, IngestError>(frames.pop().unwrap_or_default());
-        }
-        charge
-            .take(total as u64)
-            .map_err(|e| over_budget(e, ingest))?;
-        let mut raw = BytesMut::with_capacity(total);
-        frames.iter().for_each(|f| raw.extend_from_slice(f));
-        Ok(raw.freeze())
-    };
-    let raw = tokio::time::timeout(limits.timeout, read)
-        .await
-        .map_err(|_| {
-            IngestError::Timeout(format!(
-                "the request body did not arrive within {:?} (receivers.body_timeout)",
-                limits.timeout
-            ))
-        })??;
-    compression
-        .decompress_within(raw, limits.max_decompressed, &mut |n| {
-            charge.take(n as u64).is_ok()
-        })
-        .map_err(|e| match IngestError::from(e) {
-            IngestError::OverBudget { message, .. } => IngestError::OverBudget {
-                message,
-                retry_after: ingest.retry_after(),
-            },
-            other => other,
-        })
+    let raw = receiver::read_body(
+        body,
+        limits.max_request,
+        limits.timeout,
+        charge,
+        ingest,
+        |_| Ok(()),
+    )
+    .await?;
+    Ok((raw, compression))
+}
+
+/// A refusal for memory made on the decode pool carries the server's
+/// Retry-After, like one made while reading.
+fn with_retry_after(e: IngestError, retry_after: std::time::Duration) -> IngestError {
+    match e {
+        IngestError::OverBudget { message, .. } => IngestError::OverBudget {
+            message,
+            retry_after,
+        },
+        other => other,
+    }
 }
 
 /// `google.rpc.Status`, the body of every OTLP/HTTP error response.
