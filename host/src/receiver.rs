@@ -14,6 +14,10 @@ use axum::body::Body;
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
+use std::sync::Arc;
+
+use sluice_otlp::decode::Compression;
+
 use crate::budget::{Charge, OverBudget};
 use crate::ingest::{Ingest, IngestError};
 
@@ -104,4 +108,25 @@ pub(crate) async fn on_decode_pool<T: Send + 'static>(
         .run(job)
         .await
         .map_err(IngestError::Internal)?
+}
+
+/// Decompresses `raw` within `max` bytes, taking each step of output from
+/// `charge` first. Run it on the decode pool; a refusal for memory carries
+/// `retry_after`.
+pub(crate) fn inflate(
+    compression: Compression,
+    raw: Bytes,
+    max: usize,
+    charge: &Arc<Charge>,
+    retry_after: std::time::Duration,
+) -> Result<Bytes, IngestError> {
+    compression
+        .decompress_within(raw, max, &mut |n| charge.take(n as u64).is_ok())
+        .map_err(|e| match IngestError::from(e) {
+            IngestError::OverBudget { message, .. } => IngestError::OverBudget {
+                message,
+                retry_after,
+            },
+            other => other,
+        })
 }

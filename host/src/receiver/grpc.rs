@@ -34,7 +34,7 @@ use sluice_otlp::decode::Compression;
 use crate::auth::{Denied, Guard, Scope};
 use crate::budget::{Charge, DECODED_FACTOR, OverBudget};
 use crate::ingest::{Ingest, IngestError};
-use crate::receiver::{BodyLimits, on_decode_pool, over_budget, read_body};
+use crate::receiver::{BodyLimits, inflate, on_decode_pool, over_budget, read_body};
 
 /// A gRPC message's prefix: a compressed flag and a 4-byte length.
 const FRAME_HEADER: usize = 5;
@@ -203,7 +203,7 @@ async fn prepare<S: OtlpSignal>(
         other => other,
     })?;
     let whole = message_len(&raw).is_some_and(|len| len == (raw.len() - FRAME_HEADER) as u64);
-    let inflate = match (whole && raw[0] == 1, compression) {
+    let compression = match (whole && raw[0] == 1, compression) {
         (true, "gzip") => Compression::Gzip,
         (true, "zstd") => Compression::Zstd,
         _ => {
@@ -218,20 +218,17 @@ async fn prepare<S: OtlpSignal>(
     let charge = charge.clone();
     let signal = S::SIGNAL.name();
     let message = on_decode_pool(ingest, move || {
-        let message = inflate
-            .decompress_within(raw.slice(FRAME_HEADER..), max, &mut |n| {
-                charge.take(n as u64).is_ok()
-            })
-            .map_err(|e| match IngestError::from(e) {
-                IngestError::OverBudget { message, .. } => IngestError::OverBudget {
-                    message,
-                    retry_after,
-                },
-                IngestError::Invalid(m) => {
-                    IngestError::Invalid(format!("OTLP {signal} request: {m}"))
-                }
-                other => other,
-            })?;
+        let message = inflate(
+            compression,
+            raw.slice(FRAME_HEADER..),
+            max,
+            &charge,
+            retry_after,
+        )
+        .map_err(|e| match e {
+            IngestError::Invalid(m) => IngestError::Invalid(format!("OTLP {signal} request: {m}")),
+            other => other,
+        })?;
         charge
             .take(message.len() as u64)
             .map_err(|e| IngestError::OverBudget {

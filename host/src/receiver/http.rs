@@ -21,7 +21,7 @@ use sluice_otlp::{Accepted, ExportResponse, Logs, Metrics, OtlpSignal, Traces};
 
 use crate::budget::{Charge, DECODED_FACTOR, OverBudget};
 use crate::ingest::{Ingest, IngestError};
-use crate::receiver::{self, BodyLimits, on_decode_pool, over_budget};
+use crate::receiver::{self, BodyLimits, inflate, on_decode_pool, over_budget};
 
 const PROTOBUF: &str = Encoding::PROTOBUF;
 const JSON: &str = Encoding::JSON;
@@ -62,9 +62,7 @@ async fn export<S: OtlpSignal>(
         let retry_after = state.ingest.retry_after();
         let charge = charge.clone();
         on_decode_pool(&state.ingest, move || {
-            let bytes = compression
-                .decompress_within(raw, max, &mut |n| charge.take(n as u64).is_ok())
-                .map_err(|e| with_retry_after(e.into(), retry_after))?;
+            let bytes = inflate(compression, raw, max, &charge, retry_after)?;
             charge
                 .take(DECODED_FACTOR * bytes.len() as u64)
                 .map_err(|e| IngestError::OverBudget {
@@ -181,18 +179,6 @@ async fn read_body(
     )
     .await?;
     Ok((raw, compression))
-}
-
-/// A refusal for memory made on the decode pool carries the server's
-/// Retry-After, like one made while reading.
-fn with_retry_after(e: IngestError, retry_after: std::time::Duration) -> IngestError {
-    match e {
-        IngestError::OverBudget { message, .. } => IngestError::OverBudget {
-            message,
-            retry_after,
-        },
-        other => other,
-    }
 }
 
 /// `google.rpc.Status`, the body of every OTLP/HTTP error response.
