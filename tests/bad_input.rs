@@ -507,3 +507,84 @@ fn metric_value(text: &str, name: &str) -> f64 {
         .parse()
         .unwrap()
 }
+
+/// What a slow client (slowloris) sees: after `body_timeout` the server
+/// answers 408 or closes the connection, whether the client sent nothing,
+/// dribbled its headers, or dribbled its body; and good clients are served
+/// meanwhile. Returns how the connection ended.
+fn held_until_let_go(addr: std::net::SocketAddr, first: &[u8], drip: &[u8]) -> (String, u64) {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_millis(250)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    s.write_all(first).unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 512];
+    // Well past the 1 s timeout, so that a connection held forever fails.
+    while started.elapsed() < std::time::Duration::from_secs(20) {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if !answer.is_empty() {
+                    break;
+                }
+                if s.write_all(drip).is_err() {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    let status = String::from_utf8_lossy(&answer)
+        .lines()
+        .next()
+        .unwrap_or("closed")
+        .to_string();
+    (status, started.elapsed().as_secs())
+}
+
+#[test]
+fn slow_clients_are_let_go() {
+    let dir = TempDir::new("slowloris");
+    let config = dir.path().join("sluice.toml");
+    std::fs::write(&config, "[receivers]\nbody_timeout = \"1s\"\n").unwrap();
+    let server = ServerProcess::start(dir.path(), &["--config", config.to_str().unwrap()]);
+    let addr = server.http;
+    let cases: [(&str, &[u8], &[u8]); 4] = [
+        ("silent", b"", b""),
+        ("one byte", b"P", b""),
+        ("dribbled headers", b"POST /v1/traces HTTP/1.1\r\n", b"X-Slow: a\r\n"),
+        (
+            "dribbled body",
+            b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: 100000\r\n\r\n",
+            b"\x0a",
+        ),
+    ];
+    let slow: Vec<_> = cases
+        .iter()
+        .map(|(what, first, drip)| {
+            let (first, drip) = (first.to_vec(), drip.to_vec());
+            (
+                *what,
+                std::thread::spawn(move || held_until_let_go(addr, &first, &drip)),
+            )
+        })
+        .collect();
+    // Served while the slow ones are held.
+    let (status, _) = server.post_protobuf(
+        "/v1/traces",
+        traces("svc", vec![good_span(1, "ok")]).encode_to_vec(),
+    );
+    assert_eq!(status, 200);
+    for (what, t) in slow {
+        let (ended, secs) = t.join().unwrap();
+        assert!(
+            ended == "closed" || ended.starts_with("HTTP/1.1 408"),
+            "{what}: the server answered {ended:?}"
+        );
+        assert!(secs < 10, "{what}: held for {secs} s against a 1 s timeout");
+    }
+    server.stop();
+}

@@ -22,6 +22,7 @@ pub mod receiver;
 pub mod reload;
 pub mod retention;
 pub mod self_telemetry;
+pub mod serve;
 pub mod server;
 pub mod swap;
 pub mod telemetry;

@@ -67,6 +67,10 @@ pub struct Server {
     scheduler: Scheduler,
 }
 
+/// How long the API listener waits for a request's headers (and keeps an
+/// idle connection open): hyper's own default, which axum leaves unset.
+const API_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, ServerError> {
     TcpListener::bind(addr)
         .await
@@ -88,12 +92,15 @@ fn log_failure<E: std::fmt::Display>(result: Result<(), E>, what: &str) {
 }
 
 /// Serves `app` on `listener` until the server stops, over TLS with
-/// `certs` if given.
+/// `certs` if given. A request's headers must arrive within
+/// `header_timeout`.
+#[allow(clippy::too_many_arguments)]
 fn serve_http(
     listener: TcpListener,
     addr: SocketAddr,
     app: axum::Router,
     what: &'static str,
+    header_timeout: Duration,
     certs: Option<Arc<Certificates>>,
     metrics: &Arc<Metrics>,
     cancel: &CancellationToken,
@@ -104,9 +111,9 @@ fn serve_http(
                 incoming: crate::tls::accept(listener, certs, metrics.clone(), cancel.clone()),
                 local: addr,
             };
-            spawn_serve(listener, app, what, cancel)
+            spawn_serve(listener, app, what, header_timeout, cancel)
         }
-        None => spawn_serve(listener, app, what, cancel),
+        None => spawn_serve(listener, app, what, header_timeout, cancel),
     }
 }
 
@@ -114,20 +121,16 @@ fn spawn_serve<L>(
     listener: L,
     app: axum::Router,
     what: &'static str,
+    header_timeout: Duration,
     cancel: &CancellationToken,
 ) -> JoinHandle<()>
 where
     L: axum::serve::Listener,
-    L::Addr: std::fmt::Debug,
 {
-    let shutdown = cancel.clone().cancelled_owned();
+    let cancel = cancel.clone();
     tokio::spawn(async move {
-        log_failure(
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await,
-            what,
-        );
+        crate::serve::serve(listener, app, header_timeout, cancel).await;
+        tracing::debug!("{what} listener stopped");
     })
 }
 
@@ -322,6 +325,7 @@ impl Server {
                 addr,
                 app,
                 "OTLP/HTTP",
+                r.body_timeout.duration(),
                 http_certs,
                 &metrics,
                 &cancel,
@@ -350,7 +354,16 @@ impl Server {
             },
             &guard,
         );
-        let api = serve_http(listener, api_addr, app, "API", api_certs, &metrics, &cancel);
+        let api = serve_http(
+            listener,
+            api_addr,
+            app,
+            "API",
+            API_HEADER_TIMEOUT,
+            api_certs,
+            &metrics,
+            &cancel,
+        );
         ready.store(true, Ordering::Release);
         Ok(Self {
             grpc_addr,
