@@ -102,18 +102,17 @@ fn pass(
     let span = tracing::info_span!("retention.pass", rows_deleted = tracing::field::Empty);
     let _entered = span.enter();
     let started = Instant::now();
-    let result = delete_old(conn, policy, SystemTime::now(), stopping);
+    // Counted per batch, so that the counter moves during a long pass.
+    let deleted = |table: &'static str, n: u64| {
+        metrics
+            .retention_rows_deleted
+            .get_or_create(&TableLabel { table })
+            .inc_by(n);
+    };
+    let result = delete_old(conn, policy, SystemTime::now(), stopping, &deleted);
     let outcome = match &result {
         Ok(report) => {
             span.record("rows_deleted", report.total());
-            for (table, n) in &report.deleted {
-                if *n > 0 {
-                    metrics
-                        .retention_rows_deleted
-                        .get_or_create(&TableLabel { table })
-                        .inc_by(*n);
-                }
-            }
             // Deleted rows' space is only freed by a checkpoint. The
             // writer runs it between commits, where no append is open.
             if report.total() > 0

@@ -54,12 +54,16 @@ impl Report {
 }
 
 /// Deletes every row of `policy`'s signals older than its age at `now`,
-/// or stops early (between batches) once `stopping` says so.
+/// or stops early (between batches) once `stopping` says so. `deleted`
+/// hears of each committed batch (table, rows) as it happens: a pass over
+/// a long backlog takes minutes, and a pass that fails midway has still
+/// deleted what its earlier batches committed.
 pub fn delete_old(
     conn: &Connection,
     policy: &Policy,
     now: SystemTime,
     stopping: &dyn Fn() -> bool,
+    deleted: &dyn Fn(&'static str, u64),
 ) -> Result<Report, duckdb::Error> {
     let mut report = Report::default();
     let now_ns = now
@@ -69,7 +73,9 @@ pub fn delete_old(
         let cutoff = now_ns.saturating_sub(i64::try_from(age.as_nanos()).unwrap_or(i64::MAX));
         for table in schema::signal_tables(signal).unwrap_or(&[]) {
             let column = schema::time_column(schema::table(table));
-            let n = delete_before(conn, table, column, cutoff, stopping)?;
+            let n = delete_before(conn, table, column, cutoff, stopping, &|n| {
+                deleted(table, n)
+            })?;
             report.deleted.push((table, n));
         }
     }
@@ -88,6 +94,7 @@ fn delete_before(
     column: &str,
     cutoff_ns: i64,
     stopping: &dyn Fn() -> bool,
+    batch_deleted: &dyn Fn(u64),
 ) -> Result<u64, duckdb::Error> {
     let sql = format!(
         "DELETE FROM {table} WHERE rowid IN ( \
@@ -99,6 +106,9 @@ fn delete_before(
         let started = Instant::now();
         let n = conn.execute(&sql, [])?;
         deleted += n as u64;
+        if n > 0 {
+            batch_deleted(n as u64);
+        }
         if n < BATCH_ROWS || stopping() {
             return Ok(deleted);
         }
@@ -145,8 +155,13 @@ mod tests {
             ages: vec![("traces", Duration::from_secs(3600))],
             check_interval: Duration::from_secs(60),
         };
-        let report = delete_old(&conn, &policy, now, &|| false).unwrap();
+        let heard = std::cell::RefCell::new(Vec::new());
+        let report = delete_old(&conn, &policy, now, &|| false, &|t, n| {
+            heard.borrow_mut().push((t, n));
+        })
+        .unwrap();
         assert_eq!(report.deleted, vec![("otel_traces", 3)]);
+        assert_eq!(heard.into_inner(), vec![("otel_traces", 3)]);
         let left: Vec<String> = conn
             .prepare("SELECT SpanId FROM otel_traces ORDER BY SpanId")
             .unwrap()
@@ -157,7 +172,9 @@ mod tests {
         assert_eq!(left, ["3", "4"]);
         // A second pass finds nothing.
         assert_eq!(
-            delete_old(&conn, &policy, now, &|| false).unwrap().total(),
+            delete_old(&conn, &policy, now, &|| false, &|_, _| {})
+                .unwrap()
+                .total(),
             0
         );
         drop(conn);

@@ -81,7 +81,7 @@ fn main() -> anyhow::Result<()> {
         let hour_end = UNIX_EPOCH + Duration::from_nanos(hour_start + HOUR_NS);
         if args.strategy != Strategy::None {
             let t = Instant::now();
-            sluice_store::retention::delete_old(&conn, &policy, hour_end, &|| false)?;
+            sluice_store::retention::delete_old(&conn, &policy, hour_end, &|| false, &|_, _| {})?;
             delete_ms.push(t.elapsed().as_secs_f64() * 1e3);
             if args.strategy == Strategy::Checkpoint {
                 let t = Instant::now();
