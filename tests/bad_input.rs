@@ -508,10 +508,11 @@ fn metric_value(text: &str, name: &str) -> f64 {
         .unwrap()
 }
 
-/// What a slow client (slowloris) sees: after `body_timeout` the server
-/// answers 408 or closes the connection, whether the client sent nothing,
-/// dribbled its headers, or dribbled its body; and good clients are served
-/// meanwhile. Returns how the connection ended.
+/// What a slow client (slowloris) sees: the server answers 408 or closes
+/// the connection, whether the client sent nothing, dribbled its headers
+/// (both within 10 s, the headers' floor) or dribbled its body (within
+/// `body_timeout`); and good clients are served meanwhile. Returns how the
+/// connection ended and after how many seconds.
 fn held_until_let_go(addr: std::net::SocketAddr, first: &[u8], drip: &[u8]) -> (String, u64) {
     use std::io::Read;
     let mut s = std::net::TcpStream::connect(addr).unwrap();
@@ -521,8 +522,8 @@ fn held_until_let_go(addr: std::net::SocketAddr, first: &[u8], drip: &[u8]) -> (
     s.write_all(first).unwrap();
     let mut answer = Vec::new();
     let mut buf = [0u8; 512];
-    // Well past the 1 s timeout, so that a connection held forever fails.
-    while started.elapsed() < std::time::Duration::from_secs(20) {
+    // Well past the timeouts, so that a connection held forever fails.
+    while started.elapsed() < std::time::Duration::from_secs(30) {
         match s.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => answer.extend_from_slice(&buf[..n]),
@@ -584,7 +585,8 @@ fn slow_clients_are_let_go() {
             ended == "closed" || ended.starts_with("HTTP/1.1 408"),
             "{what}: the server answered {ended:?}"
         );
-        assert!(secs < 10, "{what}: held for {secs} s against a 1 s timeout");
+        let limit = if what == "dribbled body" { 5 } else { 15 };
+        assert!(secs < limit, "{what}: held for {secs} s, limit {limit} s");
     }
     server.stop();
 }

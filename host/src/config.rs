@@ -113,7 +113,8 @@ pub struct Receivers {
     pub memory_budget: ByteSize,
     /// Longest a request body may take to arrive (slow clients hold
     /// memory and a connection); on OTLP/HTTP also the longest its headers
-    /// may take, and a keep-alive connection may sit idle. Default 30s.
+    /// may take, and a keep-alive connection may sit idle (at least 10s
+    /// for those two). Default 30s.
     pub body_timeout: TimeSpan,
     pub retry_after_seconds: u32,
     pub grpc: Listener<GrpcPort>,

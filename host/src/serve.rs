@@ -22,9 +22,11 @@ use tokio_util::sync::CancellationToken;
 const SNIFF_BYTES: usize = 24;
 
 /// Serves `app` on `listener` until `shutdown`, then lets the connections
-/// finish the requests they have started. A request's headers must arrive
-/// within `header_timeout` of the connection going idle (HTTP 408
-/// otherwise); an idle keep-alive connection is closed after as long.
+/// finish the requests they have started. On HTTP/1 a request's headers
+/// must arrive within `header_timeout` of the connection going idle, or the
+/// connection is closed (hyper sends no response), so an idle keep-alive
+/// connection is closed after as long. HTTP/2 has no such timer in hyper:
+/// its connections are pinged, which lets go of dead peers only.
 pub async fn serve<L>(
     mut listener: L,
     app: axum::Router,
@@ -38,7 +40,11 @@ pub async fn serve<L>(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout);
-    builder.http2().timer(TokioTimer::new());
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(header_timeout)
+        .keep_alive_timeout(header_timeout);
     let mut connections = JoinSet::new();
     loop {
         let (io, _peer) = tokio::select! {
@@ -66,6 +72,9 @@ pub async fn serve<L>(
             }
         });
     }
+    // Closed now, as axum does: new clients are refused rather than left
+    // waiting in the backlog while the others drain.
+    drop(listener);
     while connections.join_next().await.is_some() {}
 }
 
@@ -122,12 +131,17 @@ impl<IO: AsyncRead + Unpin> AsyncRead for FirstBytes<IO> {
 }
 
 impl<IO: AsyncWrite + Unpin> AsyncWrite for FirstBytes<IO> {
+    // An answer being written means a request arrived, however short
+    // (`GET / HTTP/1.0` and a blank line is under 24 bytes): hyper's own
+    // timers take over.
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+        let this = self.get_mut();
+        this.deadline = None;
+        Pin::new(&mut this.io).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -135,7 +149,9 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for FirstBytes<IO> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        this.deadline = None;
+        Pin::new(&mut this.io).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {

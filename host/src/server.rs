@@ -71,6 +71,14 @@ pub struct Server {
 /// idle connection open): hyper's own default, which axum leaves unset.
 const API_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long the OTLP/HTTP listener waits for a request's headers, which is
+/// also how long an idle keep-alive connection stays open: `body_timeout`,
+/// but never so short that exporters sending every few seconds keep finding
+/// their pooled connection just closed.
+fn header_timeout(body_timeout: Duration) -> Duration {
+    body_timeout.max(Duration::from_secs(10))
+}
+
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, ServerError> {
     TcpListener::bind(addr)
         .await
@@ -325,7 +333,7 @@ impl Server {
                 addr,
                 app,
                 "OTLP/HTTP",
-                r.body_timeout.duration(),
+                header_timeout(r.body_timeout.duration()),
                 http_certs,
                 &metrics,
                 &cancel,
