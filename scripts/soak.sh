@@ -40,6 +40,11 @@ duckdb_memory_limit = "512MiB"
 # index deletes run at about 40,000 rows/s and slow ingestion to a third
 # while they run, so docs/operations.md ("Retention") advises it off here.
 trace_id_index = false
+# Rows committed below a row group (122,880) go through the WAL, and DuckDB
+# holds them in memory until the checkpoint: at this rate each 64 MiB of
+# WAL is about 55,000 spans, or three seconds. At the default 512 MiB the
+# process's RSS rose and fell by about 500 MiB every 25 s.
+checkpoint_threshold = "64MiB"
 
 [retention]
 # The generator's spans carry the time it started, so after five minutes
@@ -84,15 +89,26 @@ loadgen=$!
 metric() { # name-prefix: sum of matching samples
   awk -v p="$1" 'index($0, p) == 1 {s += $NF} END {printf "%d", s}' "$work/metrics"
 }
+rss_mib() { awk '/^VmRSS:/ {printf "%.0f", $2 / 1024}' /proc/"$server"/status; }
 rss=()
-echo "minute rss_mib disk_mib accepted refused loaded deleted retention_failed"
+medians=()
+# RSS moves by hundreds of MiB within seconds (batches, loads, deletes), so
+# besides the sample at the end of each minute the minute's twelve 5-second
+# samples give its median and peak.
+echo "minute rss_mib rss_median_mib rss_peak_mib disk_mib accepted refused loaded deleted retention_failed"
 for minute in $(seq "$minutes"); do
-  sleep 60
+  samples=()
+  for _ in $(seq 12); do
+    sleep 5
+    samples+=("$(rss_mib)")
+  done
   curl -fsS "http://$api/metrics" >"$work/metrics"
-  r=$(awk '/^VmRSS:/ {printf "%.0f", $2 / 1024}' /proc/"$server"/status)
+  r=${samples[11]}
   rss+=("$r")
+  read -r median peak < <(printf '%s\n' "${samples[@]}" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)], v[NR]}')
+  medians+=("$median")
   disk=$(du -cm "$work"/soak.duckdb* | tail -1 | cut -f1)
-  echo "$minute $r $disk $(metric 'sluice_items_accepted_total{signal="traces"}') \
+  echo "$minute $r $median $peak $disk $(metric 'sluice_items_accepted_total{signal="traces"}') \
 $(metric 'sluice_items_refused_total{signal="traces"') \
 $(metric 'sluice_rows_written_total{table="otel_traces"}') \
 $(metric 'sluice_retention_rows_deleted_total{table="otel_traces"}') \
@@ -111,10 +127,15 @@ server=""
 cat "$work/loadgen.out"
 grep -i retention "$work/server.log" | sort | uniq -c | sort -rn | head -5 || true
 echo "acknowledged_spans=$acked loaded_spans=$loaded lost=$((acked - loaded))"
-if (( minutes >= 16 )); then
-  base=${rss[14]}
-  printf '%s\n' "${rss[@]:15}" | awk -v base="$base" '
+flat() { # label base values...: the range of the values around base
+  local label=$1 base=$2
+  shift 2
+  printf '%s\n' "$@" | awk -v base="$base" -v label="$label" '
     {if ($1 > max) max = $1; if (min == "" || $1 < min) min = $1}
-    END {printf "rss_at_15_min_mib=%d last_45_min: min=%d max=%d (%+.1f%% .. %+.1f%%)\n",
-         base, min, max, (min - base) * 100 / base, (max - base) * 100 / base}'
+    END {printf "%s: at_15_min=%d last_45_min min=%d max=%d (%+.1f%% .. %+.1f%%)\n",
+         label, base, min, max, (min - base) * 100 / base, (max - base) * 100 / base}'
+}
+if (( minutes >= 16 )); then
+  flat rss_mib "${rss[14]}" "${rss[@]:15}"
+  flat rss_minute_median_mib "${medians[14]}" "${medians[@]:15}"
 fi

@@ -278,7 +278,7 @@ async fn flood_client(
 /// Half the slow clients dribble their headers, half a body: a few bytes a
 /// second, until the server gives up on them; then they start again.
 async fn slow_client(addr: String, i: usize, deadline: Instant, counts: Arc<Counts>) {
-    let in_headers = i % 2 == 0;
+    let in_headers = i.is_multiple_of(2);
     while Instant::now() < deadline {
         let Ok(mut s) = TcpStream::connect(&addr).await else {
             counts.slow_other.fetch_add(1, Ordering::Relaxed);
